@@ -1,0 +1,1 @@
+"""Built-in benchmarks (``pytest_nel.benchmarks``), one module each; see ``nel list``."""

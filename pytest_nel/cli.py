@@ -1,0 +1,133 @@
+"""``nel``: a thin command line over pytest (it builds pytest arguments, nothing more).
+
+``nel eval run`` returns pytest's exit code; usage errors exit 4, as pytest's do.
+Heavy modules are imported only by the command that needs them, so ``nel --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+USAGE_ERROR = 4
+
+_RUN_OPTIONS = (
+    # (cli flag, pytest flag, kind)
+    ("--model-url", "--nel-model-url", str),
+    ("--model-id", "--nel-model-id", str),
+    ("--api-key", "--nel-api-key", str),
+    ("--protocol", "--nel-protocol", str),
+    ("--repeats", "--nel-repeats", int),
+    ("--max-problems", "--nel-max-problems", int),
+    ("--max-concurrent", "--nel-max-concurrent", int),
+    ("--system-prompt", "--nel-system-prompt", str),
+    ("--temperature", "--nel-temperature", float),
+    ("--max-tokens", "--nel-max-tokens", int),
+    ("--seed", "--nel-seed", int),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole ``nel`` command line."""
+    parser = argparse.ArgumentParser(prog="nel", description="LLM evaluation on pytest.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ev = sub.add_parser("eval", help="run and report evaluations")
+    ev_sub = ev.add_subparsers(dest="eval_command", required=True)
+    _add_run(ev_sub.add_parser("run", help="run an evaluation (pytest underneath)"))
+    rep = ev_sub.add_parser("report", help="render a report from a results folder")
+    rep.add_argument("dir", type=Path, help="results folder of a run")
+    rep.add_argument("-f", "--format", default="markdown",
+                     choices=["markdown", "json", "csv", "html"])
+    rep.add_argument("-o", "--output", type=Path, help="write to this file (default: stdout)")
+    sub.add_parser("list", help="list the benchmarks")
+    return parser
+
+
+def _add_run(run: argparse.ArgumentParser) -> None:
+    run.add_argument("config", nargs="?", help="YAML config file")
+    run.add_argument("-b", "--bench", action="append", default=[],
+                     help="benchmark name or ./file.py[:name] (repeatable)")
+    for flag, _, kind in _RUN_OPTIONS:
+        run.add_argument(flag, type=kind)
+    run.add_argument("-o", "--output-dir", help="results folder")
+    run.add_argument("--resume", action="store_true", help="continue the run in --output-dir")
+    run.add_argument("--overwrite", action="store_true", help="replace earlier results")
+    run.add_argument("-O", "--override", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config value, e.g. -O benchmarks.0.repeats=4")
+    run.add_argument("-n", "--workers", help="pytest-xdist workers (a number or 'auto')")
+    run.add_argument("--no-preflight", action="store_true", help="skip the endpoint check")
+    run.add_argument("pytest_args", nargs=argparse.REMAINDER,
+                     help="after --: arguments passed to pytest unchanged")
+
+
+def pytest_args(ns: argparse.Namespace) -> list[str]:
+    """Translate ``nel eval run`` options into pytest arguments."""
+    if not ns.config and not ns.bench:
+        raise SystemExit("nel eval run: give a config file or --bench NAME")
+    args: list[str] = []
+    if ns.config:
+        args += ["--nel-config", ns.config]
+    for name in ns.bench:
+        args += ["--nel-bench", name]
+    for flag, pytest_flag, _ in _RUN_OPTIONS:
+        value = getattr(ns, flag.lstrip("-").replace("-", "_"))
+        if value is not None:
+            args += [pytest_flag, str(value)]
+    if ns.output_dir:
+        args += ["--nel-output", ns.output_dir]
+    if ns.resume:
+        args.append("--nel-resume")
+    if ns.overwrite:
+        args.append("--nel-overwrite")
+    if ns.no_preflight:
+        args.append("--nel-no-preflight")
+    for spec in ns.override:
+        args += ["--nel-override", spec]
+    if ns.workers:
+        args += ["-n", ns.workers]
+    extra = list(ns.pytest_args)
+    if extra and extra[0] == "--":
+        extra = extra[1:]
+    return args + extra
+
+
+def _report(ns: argparse.Namespace) -> int:
+    from pytest_nel.reports import load_summaries, render
+
+    summaries = load_summaries(ns.dir)
+    if not summaries:
+        print(f"nel eval report: no */summary.json under {ns.dir}", file=sys.stderr)
+        return USAGE_ERROR
+    text = render(summaries, ns.format)
+    if ns.output:
+        ns.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _list() -> int:
+    from pytest_nel.benchmark import known_names, resolve
+
+    for name in known_names():
+        spec = resolve(name)
+        print(f"{name:<16} {spec.dataset:<48} {spec.description}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``nel`` console script."""
+    ns = build_parser().parse_args(argv)
+    if ns.command == "list":
+        return _list()
+    if ns.eval_command == "report":
+        return _report(ns)
+    import pytest
+
+    return int(pytest.main(pytest_args(ns)))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

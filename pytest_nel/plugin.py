@@ -1,0 +1,58 @@
+"""pytest-nel's pytest11 entry point: names the internal plugins in one place.
+
+Without ``--nel-*`` options only the option declarations are active, so an ordinary test
+suite runs exactly as before. With them, :class:`pytest_nel.session.NelSession` is built
+and registered in ``pytest_configure``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pytest_nel import options
+from pytest_nel.exceptions import NelUsageError
+
+
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Declare the ``--nel-*`` options."""
+    options.pytest_addoption(parser)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Build the evaluation run when ``--nel-config`` or ``--nel-bench`` is given."""
+    config.addinivalue_line("markers", "nel: an evaluation sample collected by pytest-nel")
+    if not options.is_active(config):
+        return
+    from pytest_nel.run import build_run
+    from pytest_nel.session import RUN_KEY, NelSession, XdistHooks
+
+    try:
+        cfg = options.build_config(config)
+        base_dir = Path(config.getoption("nel_config") or ".").resolve()
+        base_dir = base_dir.parent if base_dir.is_file() else Path.cwd()
+        mirror = os.environ.get("NEL_DATASETS_DIR")
+        run = build_run(cfg, base_dir=base_dir, resume=config.getoption("nel_resume"),
+                        mirror_dir=Path(mirror) if mirror else None)
+        session = NelSession(config, run, overwrite=config.getoption("nel_overwrite"))
+    except NelUsageError as exc:
+        raise pytest.UsageError(f"nel: {exc}") from None
+    config.stash[RUN_KEY] = run
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args[:] = []
+    config.pluginmanager.register(session, "nel-session")
+    if config.pluginmanager.has_plugin("xdist"):
+        config.pluginmanager.register(XdistHooks(run), "nel-xdist")
+
+
+@pytest.fixture(scope="session")
+def nel_run(request: pytest.FixtureRequest) -> object:
+    """The evaluation run (config, benchmarks, output folder) of this session."""
+    from pytest_nel.session import RUN_KEY
+
+    return request.config.stash[RUN_KEY]

@@ -1,0 +1,173 @@
+"""Turning one item into one recorded sample: wait for its generation, score, record."""
+
+from __future__ import annotations
+
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_nel.client import ModelClient, RetryPolicy
+from pytest_nel.config import endpoint_url
+from pytest_nel.engine import Engine, PlannedSample
+from pytest_nel.exceptions import CircuitOpen, SampleError, ScorerError
+from pytest_nel.problems import render_prompt
+from pytest_nel.results import RESULTS, SCHEMA_VERSION, ResultsWriter
+from pytest_nel.run import BenchmarkRun, NelRun
+from pytest_nel.scoring import ScorerInput, normalize_score
+from pytest_nel.solvers.protocol import Generation, SolveTask, Solver
+from pytest_nel.solvers.simple import SimpleSolver
+
+if TYPE_CHECKING:
+    from pytest_nel.collection import EvalItem
+
+PROPERTY_LIMIT = 200
+
+
+class Sampler:
+    """Owns this process's engine, solvers and results writers."""
+
+    def __init__(self, run: NelRun, *, worker_id: str | None, share: tuple[int, int]) -> None:
+        self.run = run
+        self.worker_id = worker_id
+        self.solvers: dict[str, Solver] = {}
+        self.writers: dict[str, ResultsWriter] = {}
+        clients: dict[str, ModelClient] = {}
+        limits: dict[str, int] = {}
+        for bench in run.benchmarks:
+            limits[bench.name] = _share(bench.config.max_concurrent, share)
+            endpoint = endpoint_url(run.endpoints[bench.service_name], bench.protocol)
+            client = clients.get(endpoint)
+            if client is None:
+                client = clients[endpoint] = _client_for(bench, endpoint, limits[bench.name])
+            self.solvers[bench.name] = SimpleSolver(
+                client, model=bench.service.model, protocol=bench.protocol,
+                generation=bench.generation, system_prompt=bench.system_prompt,
+            )
+        self.clients = clients
+        self.engine = Engine(limits, on_close=[c.aclose for c in clients.values()])
+
+    def plan(self, items: list[EvalItem]) -> list[PlannedSample]:
+        """The engine's plan for these items, in run order."""
+        return [self.planned(item) for item in items]
+
+    def planned(self, item: EvalItem) -> PlannedSample:
+        """The engine job that generates ``item``'s sample."""
+        solver = self.solvers[item.bench.name]
+        spec, problem, repeat = item.bench.spec, item.problem, item.repeat
+
+        async def job() -> Generation:
+            prompt = render_prompt(spec, problem.row)
+            return await solver.solve(SolveTask(spec.name, problem.idx, repeat, prompt))
+
+        return PlannedSample(item.nodeid, item.bench.name, job)
+
+    def evaluate(self, item: EvalItem) -> None:
+        """Run one item: wait, score, record; errors fail (or xfail) the item."""
+        try:
+            generation: Generation = self.engine.wait(item.nodeid, self.planned(item))
+        except SampleError as exc:
+            self._record(item, None, error=exc)
+            self._fail(item, exc)
+            return
+        try:
+            score = normalize_score(item.bench.spec.scorer(self._scorer_input(item, generation)))
+        except Exception as exc:  # noqa: BLE001 - a scorer bug is its own error category
+            error = ScorerError(f"scorer raised {type(exc).__name__}: {exc}")
+            self._record(item, generation, error=error)
+            self._fail(item, error)
+            return
+        record = self._record(item, generation, score=score)
+        props = item.user_properties
+        props.append(("reward", record["reward"]))
+        props.append(("expected", _short(record["expected_answer"])))
+        props.append(("extracted", _short(record["extracted_answer"])))
+        if record["unparsed"]:
+            props.append(("unparsed", True))
+
+    def _scorer_input(self, item: EvalItem, generation: Generation) -> ScorerInput:
+        problem = item.problem
+        return ScorerInput(
+            response=generation.text, target=item.bench.spec.target_of(problem.row),
+            metadata=problem.row, finish_reason=generation.finish_reason,
+            problem_idx=problem.idx, repeat=item.repeat, config=item.bench.config.params,
+        )
+
+    def _fail(self, item: EvalItem, exc: SampleError) -> None:
+        item.user_properties.append(("error_category", exc.category))
+        if isinstance(exc, CircuitOpen):
+            item.session.shouldstop = f"nel: stopping, the endpoint is down: {exc}"
+        if item.bench.config.error_budget is not None:
+            pytest.xfail(f"[{exc.category}] {exc}")
+        raise exc
+
+    def _record(self, item: EvalItem, generation: Generation | None, *, score: Any = None,
+                error: SampleError | None = None) -> dict[str, Any]:
+        bench, problem = item.bench, item.problem
+        target = bench.spec.target_of(problem.row)
+        record: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION, "benchmark": bench.name,
+            "problem_idx": problem.idx, "problem_id": problem.id, "repeat": item.repeat,
+            "category": problem.category,
+            "status": "error" if error is not None else "scored",
+            "reward": None if score is None else score.reward,
+            "unparsed": bool(score is not None and score.unparsed),
+            "truncated": generation is not None and generation.finish_reason == "length",
+            "expected_answer": None if target is None else str(target),
+            "extracted_answer": None if score is None else score.extracted,
+            "model_response": None if generation is None else generation.text,
+            "reasoning": None if generation is None else generation.reasoning,
+            "scoring_details": {} if score is None else score.details,
+            "error": None if error is None else {"category": error.category, "message": str(error)},
+            "tokens": _tokens(generation),
+            "latency_ms": None if generation is None else round(generation.latency_ms, 2),
+            "finish_reason": None if generation is None else generation.finish_reason,
+            "time": time.time(),
+        }
+        self._writer(bench).write(record)
+        return record
+
+    def _writer(self, bench: BenchmarkRun) -> ResultsWriter:
+        writer = self.writers.get(bench.name)
+        if writer is None:
+            name = RESULTS if self.worker_id is None else f"results.part-{self.worker_id}.jsonl"
+            writer = self.writers[bench.name] = ResultsWriter(bench.dir / name)
+        return writer
+
+    def close(self) -> None:
+        """Stop the engine and close every results file."""
+        self.engine.stop()
+        for writer in self.writers.values():
+            writer.close()
+
+
+def _tokens(generation: Generation | None) -> dict[str, int]:
+    if generation is None:
+        return {"prompt": 0, "completion": 0, "reasoning": 0}
+    t = generation.tokens
+    return {"prompt": t.prompt, "completion": t.completion, "reasoning": t.reasoning}
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > PROPERTY_LIMIT:
+        return value[:PROPERTY_LIMIT] + "..."
+    return value
+
+
+def _share(total: int, share: tuple[int, int]) -> int:
+    """This worker's part of a run-wide concurrency limit (at least 1)."""
+    index, count = share
+    base, rest = divmod(total, count)
+    return max(1, base + (1 if index < rest else 0))
+
+
+def _client_for(bench: BenchmarkRun, endpoint: str, connections: int) -> ModelClient:
+    service = bench.service
+    key = getattr(service, "api_key", None)
+    policy = RetryPolicy(max_retries=service.max_retries, request_timeout=service.request_timeout)
+    return ModelClient(endpoint, api_key=key.get_secret_value() if key else None,
+                       policy=policy, max_connections=max(connections, 1) * 2)
+
+
+__all__ = ["Sampler"]

@@ -1,0 +1,263 @@
+"""The evaluation session: the stateful plugin registered when an evaluation runs.
+
+Roles: a *single* process does everything; under xdist the *controller* prepares the output
+folder, starts managed services, checks endpoints and summarises, while each *worker*
+generates and scores its static shard of items.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+import yaml
+
+from pytest_nel.collection import BenchmarkCollector, EvalItem
+from pytest_nel.config import redacted
+from pytest_nel.exceptions import NelUsageError
+from pytest_nel.distribution import make_static_scheduler, shard_of_items, worker_index
+from pytest_nel.problems import load_problems
+from pytest_nel.results import (
+    FINGERPRINT,
+    SUMMARY,
+    latest_records,
+    merge_parts,
+    read_records,
+    result_files,
+    write_json_atomic,
+)
+from pytest_nel.run import NelRun, api_endpoint, check_resume, prepare_output
+from pytest_nel.sampler import Sampler
+from pytest_nel.services import ManagedLlamaCpp, preflight
+from pytest_nel.summary import summarize
+
+RUN_KEY = pytest.StashKey[NelRun]()
+SAMPLER_KEY = pytest.StashKey[Sampler]()
+SUMMARIES_KEY = pytest.StashKey[dict[str, dict[str, Any]]]()
+
+
+class NelSession:
+    """Hooks of one evaluation run (registered only when ``--nel-*`` options are given)."""
+
+    def __init__(self, config: pytest.Config, run: NelRun, *, overwrite: bool) -> None:
+        self.config = config
+        self.run = run
+        workerinput = getattr(config, "workerinput", None)
+        self.worker_id: str | None = workerinput["workerid"] if workerinput else None
+        self.worker_count: int = workerinput["workercount"] if workerinput else 1
+        self.managed: list[ManagedLlamaCpp] = []
+        self.problems = {}
+        self.session_start = time.time()
+        for bench in run.benchmarks:
+            data, problems = load_problems(bench.spec, bench.config, run.mirror_dir)
+            bench.dataset_fingerprint = data.fingerprint
+            self.problems[bench.name] = problems
+        if self.worker_id is None:
+            prepare_output(run, overwrite=overwrite)
+            for bench in run.benchmarks:
+                bench.dir.mkdir(parents=True, exist_ok=True)
+                merge_parts(bench.dir)
+        else:
+            run.endpoints.update(workerinput["nel_endpoints"])
+        if run.resume:
+            for bench in run.benchmarks:
+                records = read_records(result_files(bench.dir)).records
+                bench.done = {k for k, r in latest_records(records).items()
+                              if r.get("status") == "scored"}
+
+    @property
+    def is_worker(self) -> bool:
+        """True inside an xdist worker."""
+        return self.worker_id is not None
+
+    # ------------------------------------------------------------------ start
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Start managed services, check endpoints and write fingerprints (not in workers)."""
+        self.session_start = time.time()
+        if self.is_worker:
+            return
+        try:
+            self._start()
+        except NelUsageError as exc:
+            raise pytest.UsageError(f"nel: {exc}") from None
+
+    def _start(self) -> None:
+        run = self.run
+        collect_only = self.config.getoption("collectonly")
+        for name, service in run.config.services.items():
+            if not any(b.service_name == name for b in run.benchmarks):
+                continue
+            if service.type == "llama_cpp":
+                if collect_only:
+                    run.endpoints[name] = "http://127.0.0.1:0/v1"
+                    continue
+                server = ManagedLlamaCpp(name, service, run.output)
+                self.managed.append(server)
+                run.endpoints[name] = server.start()
+            else:
+                run.endpoints[name] = service.url
+        for bench in run.benchmarks:
+            fingerprint = bench.fingerprint(self._endpoint(bench))
+            if run.resume:
+                check_resume(bench, fingerprint)
+            write_json_atomic(bench.dir / FINGERPRINT, fingerprint)
+        self._write_config()
+        if not collect_only and not self.config.getoption("nel_no_preflight"):
+            self._preflight()
+
+    def _endpoint(self, bench: Any) -> str:
+        from pytest_nel.config import endpoint_url
+
+        return api_endpoint(bench.service) or endpoint_url(
+            self.run.endpoints.get(bench.service_name, ""), bench.protocol)
+
+    def _preflight(self) -> None:
+        checked: set[str] = set()
+        for bench in self.run.benchmarks:
+            endpoint = self._endpoint(bench)
+            if endpoint in checked:
+                continue
+            checked.add(endpoint)
+            key = getattr(bench.service, "api_key", None)
+            preflight(endpoint, model=bench.service.model, protocol=bench.protocol,
+                      api_key=key.get_secret_value() if key else None,
+                      timeout=min(bench.service.request_timeout, 60.0))
+
+    def _write_config(self) -> None:
+        path = self.run.output / "config.yaml"
+        path.write_text(yaml.safe_dump(redacted(self.run.config), sort_keys=False),
+                        encoding="utf-8")
+
+    # ------------------------------------------------------------------ collection
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(
+        self, collector: pytest.Collector
+    ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+        """Add one collector per benchmark to the session's collection."""
+        report = yield
+        if isinstance(collector, pytest.Session) and report.outcome == "passed":
+            report.result = [*report.result, *self._collectors(collector)]
+        return report
+
+    def _collectors(self, session: pytest.Session) -> list[BenchmarkCollector]:
+        return [
+            BenchmarkCollector.from_parent(session, name=b.name, nodeid=b.name, bench=b,
+                                           problems=self.problems[b.name])
+            for b in self.run.benchmarks
+        ]
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        """With --resume, leave out samples that are already scored."""
+        if not self.run.resume:
+            return
+        keep, done = [], []
+        for item in items:
+            if isinstance(item, EvalItem) and (item.problem.idx, item.repeat) in item.bench.done:
+                done.append(item)
+            else:
+                keep.append(item)
+        if done:
+            config.hook.pytest_deselected(items=done)
+            items[:] = keep
+
+    # ------------------------------------------------------------------ run
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        """Run the engine ahead of the item loop in a single process or a worker."""
+        if self._is_controller(session) or self.config.getoption("collectonly"):
+            return (yield)
+        sampler = Sampler(self.run, worker_id=self.worker_id,
+                          share=(worker_index(self.worker_id or "gw0"), self.worker_count))
+        self.config.stash[SAMPLER_KEY] = sampler
+        mine = self._my_items(session.items)
+        sampler.engine.start(sampler.plan(mine))
+        try:
+            return (yield)
+        finally:
+            sampler.close()
+
+    def _is_controller(self, session: pytest.Session) -> bool:
+        return not self.is_worker and self.config.pluginmanager.has_plugin("dsession")
+
+    def _my_items(self, items: list[pytest.Item]) -> list[EvalItem]:
+        if not self.is_worker:
+            return [i for i in items if isinstance(i, EvalItem)]
+        shards = shard_of_items([i.nodeid for i in items], self.worker_count)
+        mine = shards[worker_index(self.worker_id or "gw0")]
+        return [items[i] for i in mine if isinstance(items[i], EvalItem)]
+
+    # ------------------------------------------------------------------ finish
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Merge worker parts, write summaries and verdict items (not in workers)."""
+        sampler = self.config.stash.get(SAMPLER_KEY, None)
+        if sampler is not None:
+            sampler.close()
+        if self.is_worker or self.config.getoption("collectonly"):
+            return
+        interrupted = session.shouldstop or session.shouldfail or session.exitstatus in (2, 3)
+        summaries: dict[str, dict[str, Any]] = {}
+        for bench in self.run.benchmarks:
+            merge_parts(bench.dir)
+            summaries[bench.name] = self._summarize(bench, complete=not interrupted)
+        self.config.stash[SUMMARIES_KEY] = summaries
+        from pytest_nel.verdicts import emit_error_budget_items
+        from pytest_nel.reports import write_reports
+
+        emit_error_budget_items(session, self.run, summaries)
+        write_reports(self.run.output, summaries, self.run.config.output.report_formats)
+
+    def _summarize(self, bench: Any, *, complete: bool) -> dict[str, Any]:
+        read = read_records(result_files(bench.dir))
+        now = time.time()
+        fresh = sum(1 for r in read.records if r.get("time", 0) >= self.session_start)
+        wall = now - self.session_start
+        fingerprint = json.loads((bench.dir / FINGERPRINT).read_text(encoding="utf-8")) \
+            if (bench.dir / FINGERPRINT).is_file() else bench.fingerprint(None)
+        run_info = {
+            "complete": complete, "bad_lines": read.bad_lines,
+            "wall_s": round(wall, 3), "samples_this_session": fresh,
+            "samples_per_s": round(fresh / wall, 2) if wall > 0 else None,
+            "planned_samples": len(self.problems[bench.name]) * bench.config.repeats,
+        }
+        summary = summarize(read.records, benchmark=bench.name, binary=bench.spec.binary,
+                            repeats=bench.config.repeats, fingerprint=fingerprint,
+                            run_info=run_info)
+        write_json_atomic(bench.dir / SUMMARY, summary)
+        return summary
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """Print the score table."""
+        summaries = self.config.stash.get(SUMMARIES_KEY, None)
+        if summaries:
+            from pytest_nel.terminal import write_summary_table
+
+            write_summary_table(terminalreporter, summaries, self.run.output)
+
+    def pytest_unconfigure(self) -> None:
+        """Stop managed services."""
+        for server in self.managed:
+            server.stop()
+
+
+class XdistHooks:
+    """xdist integration, registered only when xdist is present."""
+
+    def __init__(self, run: NelRun) -> None:
+        self.run = run
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """Static shards: each worker is sent exactly the items its engine prefetched."""
+        return make_static_scheduler(config, log)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Tell workers where the (possibly managed) services listen."""
+        node.workerinput["nel_endpoints"] = dict(self.run.endpoints)

@@ -1,0 +1,45 @@
+"""The terminal summary table printed at the end of an evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pytest_nel.summary import headline
+
+HEADER = ("benchmark", "metric", "score", "95% CI", "problems", "samples", "errors",
+          "unparsed", "tokens", "wall s", "samples/s")
+
+
+def table_rows(summaries: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
+    """One row of cells per benchmark."""
+    out = []
+    for name, s in summaries.items():
+        counts, run = s["counts"], s.get("run", {})
+        found = headline(s)
+        metric, score, ci = "-", "-", "-"
+        if found is not None:
+            metric, m = found
+            score = f"{m['value']:.4f}"
+            ci = f"[{m['ci_lower']:.4f}, {m['ci_upper']:.4f}]"
+        tokens = s.get("tokens", {})
+        total_tokens = tokens.get("prompt", 0) + tokens.get("completion", 0)
+        rate = run.get("samples_per_s")
+        out.append((name + ("" if s.get("complete", True) else " (partial)"), metric, score,
+                    ci, str(counts["problems"]), str(counts["samples"]), str(counts["errors"]),
+                    str(counts["unparsed"]), str(total_tokens), f"{run.get('wall_s', 0):.1f}",
+                    "-" if rate is None else f"{rate:.1f}"))
+    return out
+
+
+def write_summary_table(reporter: Any, summaries: dict[str, dict[str, Any]],
+                        output: Path) -> None:
+    """Write the table with pytest's terminal writer."""
+    data = [HEADER, *table_rows(summaries)]
+    widths = [max(len(row[i]) for row in data) for i in range(len(HEADER))]
+    reporter.write_sep("=", "nel evaluation summary")
+    for n, row in enumerate(data):
+        reporter.write_line("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+        if n == 0:
+            reporter.write_line("  ".join("-" * w for w in widths))
+    reporter.write_line(f"results: {output}")

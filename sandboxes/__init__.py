@@ -1,0 +1,1 @@
+"""Sandboxes for code execution (``pytest_nel.sandboxes``); built in a later issue."""
