@@ -14,9 +14,21 @@ import pytest_nel.session  # noqa: F401
 import pytest_nel.summary  # noqa: F401
 from pytest_nel.testing.fake_model import FakeModel
 
+# The tests never reach the Hugging Face hub (CI sets these too).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
 REPO = Path(__file__).parent
 DATASETS = Path(os.environ.get("NEL_DATASETS_DIR", REPO.parent / "shared" / "datasets"))
 GSM8K_TEST = DATASETS / "openai" / "gsm8k" / "main" / "test.jsonl"
+
+
+@pytest.fixture(autouse=True)
+def _inner_runs_are_not_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pytester run inside an xdist worker is not itself a worker (plugins such as
+    pytest-benchmark read PYTEST_XDIST_WORKER and warn, which our filterwarnings makes fatal).
+    """
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
 
 
 @pytest.fixture(scope="session")
