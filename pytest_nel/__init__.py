@@ -3,6 +3,9 @@
 The public API for bringing your own benchmark::
 
     from pytest_nel import benchmark, scorer, ScorerInput, exact_match
+
+(PYTEST_DONT_REWRITE: the plugin needs no assertion rewriting, and ``nel`` imports this
+package before it starts pytest.)
 """
 
 from __future__ import annotations

@@ -58,14 +58,11 @@ def _add_run(run: argparse.ArgumentParser) -> None:
                      help="override a config value, e.g. -O benchmarks.0.repeats=4")
     run.add_argument("-n", "--workers", help="pytest-xdist workers (a number or 'auto')")
     run.add_argument("--no-preflight", action="store_true", help="skip the endpoint check")
-    run.add_argument("pytest_args", nargs=argparse.REMAINDER,
-                     help="after --: arguments passed to pytest unchanged")
+    run.epilog = "Arguments after -- go to pytest unchanged, e.g. -- -x --junitxml=out.xml"
 
 
-def pytest_args(ns: argparse.Namespace) -> list[str]:
-    """Translate ``nel eval run`` options into pytest arguments."""
-    if not ns.config and not ns.bench:
-        raise SystemExit("nel eval run: give a config file or --bench NAME")
+def pytest_args(ns: argparse.Namespace, extra: Sequence[str] = ()) -> list[str]:
+    """Translate ``nel eval run`` options (and the arguments after ``--``) for pytest."""
     args: list[str] = []
     if ns.config:
         args += ["--nel-config", ns.config]
@@ -87,10 +84,7 @@ def pytest_args(ns: argparse.Namespace) -> list[str]:
         args += ["--nel-override", spec]
     if ns.workers:
         args += ["-n", ns.workers]
-    extra = list(ns.pytest_args)
-    if extra and extra[0] == "--":
-        extra = extra[1:]
-    return args + extra
+    return args + list(extra)
 
 
 def _report(ns: argparse.Namespace) -> int:
@@ -119,14 +113,22 @@ def _list() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nel`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1 :]
     ns = build_parser().parse_args(argv)
     if ns.command == "list":
         return _list()
     if ns.eval_command == "report":
         return _report(ns)
+    if not ns.config and not ns.bench:
+        print("nel eval run: give a config file or --bench NAME", file=sys.stderr)
+        return USAGE_ERROR
     import pytest
 
-    return int(pytest.main(pytest_args(ns)))
+    return int(pytest.main(pytest_args(ns, extra)))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -45,13 +45,14 @@ from __future__ import annotations
 import itertools
 import math
 import zlib
+from functools import lru_cache
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special
+from statistics import NormalDist
 
 __all__ = [
     "BOOTSTRAP_METHOD",
@@ -132,7 +133,7 @@ def wilson_interval(
     _check_confidence(confidence)
     if n < 1 or not 0 <= successes <= n:
         raise ValueError(f"need 0 <= successes <= n and n >= 1, got {successes}/{n}")
-    z = float(special.ndtri(0.5 + confidence / 2))
+    z = _NORMAL.inv_cdf(0.5 + confidence / 2)
     z2 = z * z
     center = (successes + z2 / 2) / (n + z2)
     half = z / (n + z2) * math.sqrt(successes * (n - successes) / n + z2 / 4)
@@ -386,18 +387,29 @@ def _bootstrap_ci(
     return lower, upper, float(means.std(ddof=1))
 
 
+_NORMAL = NormalDist()
+
+
+@lru_cache(maxsize=256)
+def _t_quantile(df: int, q: float) -> float:
+    """Student's t quantile; scipy is imported only here (it costs ~0.2 s to import)."""
+    from scipy import special
+
+    return float(special.stdtrit(df, q))
+
+
 def _bca_levels(
     x: FloatArray, means: FloatArray, mean: float, confidence: float
 ) -> list[float]:
     """Return the quantile levels of the expanded BCa interval."""
     n = x.size
-    z = math.sqrt(n / (n - 1)) * float(special.stdtrit(n - 1, 0.5 + confidence / 2))
+    z = math.sqrt(n / (n - 1)) * _t_quantile(n - 1, 0.5 + confidence / 2)
     tolerance = 1e-12 * max(1.0, abs(mean))
     below = np.count_nonzero(means < mean - tolerance)
     ties = np.count_nonzero(np.abs(means - mean) <= tolerance)
     share = (below + 0.5 * ties) / means.size
     half_step = 0.5 / means.size
-    bias = float(special.ndtri(min(max(share, half_step), 1.0 - half_step)))
+    bias = _NORMAL.inv_cdf(min(max(share, half_step), 1.0 - half_step))
     deviations = x - mean
     acceleration = float(np.sum(deviations**3) / (6.0 * np.sum(deviations**2) ** 1.5))
     return [_bca_level(bias, acceleration, -z), _bca_level(bias, acceleration, z)]
@@ -409,7 +421,7 @@ def _bca_level(bias: float, acceleration: float, z: float) -> float:
     if denominator <= 0.0:
         # The adjustment diverges towards the tail on the side of z.
         return 1.0 if z > 0 else 0.0
-    return float(special.ndtr(bias + (bias + z) / denominator))
+    return _NORMAL.cdf(bias + (bias + z) / denominator)
 
 
 def _resample_means(x: FloatArray, n_boot: int, rng: np.random.Generator) -> FloatArray:
