@@ -39,8 +39,13 @@ def one_run(fm: FakeModel, args: argparse.Namespace, out: Path) -> dict[str, flo
     cmd += ["--", "-q", "-p", "no:cacheprovider", *args.pytest_args]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    # Run from an empty folder so no project conftest.py or ini file is picked up.
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=out.parent)
+    # Run from an empty folder so no project conftest.py or ini file is picked up, and with
+    # Python's defaults: this machine sets PYTHONDONTWRITEBYTECODE (every run would compile
+    # every module again) and PYTHONUNBUFFERED (one write syscall per progress dot).
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=out.parent,
+                          env=env)
     wall = time.perf_counter() - start
     if proc.returncode not in (0, 1):
         sys.exit(f"run failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

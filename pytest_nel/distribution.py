@@ -21,14 +21,22 @@ def group_key(nodeid: str) -> str:
 
 
 def shard_of_items(nodeids: Sequence[str], count: int) -> list[list[int]]:
-    """Split item positions into ``count`` shards, keeping each group whole."""
+    """Split item positions into ``count`` shards, keeping each group whole.
+
+    Evaluation samples and other tests are dealt with separate counters, so a sample's
+    shard depends only on the evaluation items before it (a worker can plan its samples
+    before collection, from the benchmark's problems alone).
+    """
     shards: list[list[int]] = [[] for _ in range(max(count, 1))]
     assigned: dict[str, int] = {}
+    dealt = {True: 0, False: 0}
     for index, nodeid in enumerate(nodeids):
         key = group_key(nodeid)
         shard = assigned.get(key)
         if shard is None:
-            shard = assigned[key] = len(assigned) % len(shards)
+            is_sample = key != nodeid
+            shard = assigned[key] = dealt[is_sample] % len(shards)
+            dealt[is_sample] += 1
         shards[shard].append(index)
     return shards
 

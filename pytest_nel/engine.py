@@ -1,186 +1,237 @@
-"""The per-process generation engine: model calls run ahead of pytest's item loop.
+"""The generation engine: model calls run ahead of pytest's item loop, in their own process.
 
-pytest runs one item at a time. The engine owns one asyncio event loop in a background thread
-and works through the run's *plan* (the samples this process will run, in the order it will
-run them), keeping up to each group's concurrency limit in flight. An item asks for its
-sample with :meth:`Engine.wait`, which returns at once when the sample is already done.
+pytest runs one item at a time. The engine works through the run's *plan* (the samples this
+process will run, in the order it will run them), keeping up to each benchmark's
+concurrency limit in flight, and an item takes its finished sample with :meth:`Engine.wait`.
 
-Memory and waste stay bounded: the engine runs at most ``window`` samples ahead of the item
-that pytest is on, and a finished sample is dropped once its item has taken it.
+The HTTP work runs in a child process (:mod:`pytest_nel.engine_process`) rather than a
+thread: pytest's loop and an event loop sharing one GIL slowed each other down (every write
+to the terminal or a results file gave the GIL away for up to 5 ms), and a second process
+uses the second core. The parent feeds the child only ``window`` samples ahead of the item
+pytest is on, so memory and wasted calls after ``-x`` stay bounded on both sides.
 """
 
 from __future__ import annotations
 
-import asyncio
+import os
+import pickle
+import struct
+import subprocess
 import sys
-import threading
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
 
-from pytest_nel.exceptions import HarnessError, SampleError
+from pytest_nel.exceptions import EngineDied, SampleError
+from pytest_nel.solvers.protocol import SolveTask
 
-Job = Callable[[], Awaitable[Any]]
-SWITCH_INTERVAL = 0.005
+FRAME_HEADER = struct.Struct("<I")
 
 
 @dataclass(frozen=True, slots=True)
-class PlannedSample:
-    """One entry of the plan: a key (the node id), a concurrency group and its job."""
+class SolverSetup:
+    """How the engine reaches one benchmark's model (sent to the engine process)."""
+
+    endpoint: str
+    api_key: str | None = field(repr=False)
+    model: str
+    protocol: str
+    params: dict[str, Any]
+    system_prompt: str | None
+    max_retries: int
+    request_timeout: float
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One planned sample: its key (the node id), its group (benchmark) and task."""
 
     key: str
     group: str
-    job: Job
+    task: SolveTask
+
+
+def write_frame(stream: IO[bytes], message: object) -> None:
+    """Write one length-prefixed pickle frame and flush it."""
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(FRAME_HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def read_frame(stream: IO[bytes]) -> object | None:
+    """Read one frame; None at end of stream."""
+    head = stream.read(FRAME_HEADER.size)
+    if len(head) < FRAME_HEADER.size:
+        return None
+    size = FRAME_HEADER.unpack(head)[0]
+    data = stream.read(size)
+    if len(data) < size:
+        return None
+    return pickle.loads(data)
 
 
 @dataclass(slots=True)
 class EngineStats:
-    """Counters kept by the engine."""
+    """What the engine process reports when it stops."""
 
-    started: int = 0
-    finished: int = 0
-    errors: int = 0
-    in_flight: int = 0
-    max_in_flight: int = 0
+    values: dict[str, Any] = field(default_factory=dict)
 
 
 class Engine:
-    """Runs planned jobs concurrently in a background event loop.
+    """The parent side: starts the engine process, feeds it the plan, hands out results.
 
     Args:
-        limits: Maximum jobs in flight per group.
-        window: How far (in plan positions) the engine may run ahead of the consumer.
-        on_close: Coroutine functions awaited in the loop before it stops (close clients).
+        window: How many plan positions ahead of the current item the engine may run
+            (by default four times the total concurrency, at least 64).
     """
 
-    def __init__(self, limits: dict[str, int], *, window: int | None = None,
-                 on_close: Iterable[Callable[[], Awaitable[None]]] = ()) -> None:
-        self.limits = dict(limits)
-        self.window = window or max(64, 4 * sum(self.limits.values()))
+    def __init__(self, *, window: int | None = None) -> None:
+        self.window = window or 64
         self.stats = EngineStats()
-        self._on_close = list(on_close)
-        self._results: dict[str, tuple[bool, Any]] = {}
-        self._cond = threading.Condition()
+        self._plan: list[Request] = []
         self._positions: dict[str, int] = {}
-        self._consumed = 0
-        self._plan: list[PlannedSample] = []
-        self._loop = asyncio.new_event_loop()
-        self._thread: threading.Thread | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._feeder: asyncio.Task[None] | None = None
-        self._advance: asyncio.Event | None = None
-        self._feeder_waiting = False
-        self._sems: dict[str, asyncio.Semaphore] = {}
+        self._sent = 0
+        self._results: dict[str, tuple[bool, Any]] = {}
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self._dead: str | None = None
+        self._stop_sent = False
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Start the engine process; it imports its HTTP stack while pytest starts up."""
+        self._log = tempfile.TemporaryFile(prefix="nel-engine-")
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest_nel.engine_process"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=env,
+        )
+
+    def setup(self, solvers: dict[str, SolverSetup], window: int | None = None) -> None:
+        """Tell the engine how to reach each group's model (before any plan)."""
+        self.window = window or max(64, 4 * sum(s.limit for s in solvers.values()))
+        self._send(("setup", solvers))
+
+    def submit(self, plan: list[Request]) -> None:
+        """Set the plan (run order) and send its first window."""
+        self._plan = plan
+        self._positions = {r.key: i for i, r in enumerate(plan)}
+        self._top_up(0)
+
+    def request_stop(self) -> None:
+        """Ask the engine process to cancel what is in flight and exit (returns at once)."""
+        if self._proc is not None and not self._stop_sent:
+            self._stop_sent = True
+            try:
+                self._send_to(self._proc, ("stop",))
+            except OSError:
+                pass
+
+    def stop(self) -> None:
+        """Stop the engine process and collect its statistics (idempotent)."""
+        self.request_stop()
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            for message in self._frames(proc):
+                if isinstance(message, tuple) and message[0] == "stats":
+                    self.stats.values = message[1]
+        except OSError:
+            pass
+        finally:
+            _reap(proc)
+            if self._log is not None:
+                self._log.close()
 
     # ------------------------------------------------------------------ consumer side
-    def start(self, plan: list[PlannedSample]) -> None:
-        """Start working through ``plan`` in the background."""
-        self._plan = plan
-        self._positions = {p.key: i for i, p in enumerate(plan)}
-        # The item loop does a little I/O per item; each I/O releases the GIL and then waits
-        # up to the switch interval (5 ms) for the engine thread to hand it back. A short
-        # interval keeps both threads moving (measured: 1.5x more samples/s at 0 ms).
-        self._switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(SWITCH_INTERVAL)
-        self._thread = threading.Thread(target=self._run_loop, name="nel-engine", daemon=True)
-        self._thread.start()
+    def wait(self, key: str, request: Request | None = None) -> Any:
+        """Block until sample ``key`` is done and return its result.
 
-    def wait(self, key: str, job: PlannedSample | None = None) -> Any:
-        """Block until the sample ``key`` is done and return its result.
-
-        A key that is not in the plan (an item moved here from a crashed xdist worker) is
-        submitted now, using ``job``.
+        A key not in the plan (an item moved here from a crashed xdist worker) is sent
+        now, as ``request``.
 
         Raises:
-            SampleError: The job failed (the error is re-raised as is).
+            SampleError: The sample failed; EngineDied when the engine process is gone.
         """
         position = self._positions.get(key)
         if position is None:
-            if job is None:
-                raise HarnessError(f"sample {key} was not planned and has no job")
-            self._loop.call_soon_threadsafe(self._spawn, job)
+            if request is None:
+                raise EngineDied(f"sample {key} was not planned")
+            self._send(("plan", [request]))
         else:
-            self._consumed = max(self._consumed, position)
-            if self._feeder_waiting and self._advance is not None:
-                self._loop.call_soon_threadsafe(self._advance.set)
-        with self._cond:
-            while key not in self._results:
-                self._cond.wait(0.25)
-            ok, value = self._results.pop(key)
+            self._top_up(position)
+        while key not in self._results:
+            self._receive_one()
+        ok, value = self._results.pop(key)
         if ok:
             return value
         raise value
 
-    def stop(self) -> None:
-        """Cancel what is in flight, close clients and stop the loop (idempotent)."""
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        sys.setswitchinterval(self._switch_interval)
-        future = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
+    def _top_up(self, position: int) -> None:
+        limit = min(len(self._plan), position + 1 + self.window)
+        if limit - self._sent >= 16 or (limit == len(self._plan) and limit > self._sent):
+            self._send(("plan", self._plan[self._sent : limit]))
+            self._sent = limit
+
+    def _receive_one(self) -> None:
+        if self._dead is not None or self._proc is None:
+            raise EngineDied(self._dead or "the generation engine is not running")
+        assert self._proc.stdout is not None
+        message = read_frame(self._proc.stdout)
+        if message is None:
+            self._dead = f"the generation engine process exited: {self._log_tail()}"
+            raise EngineDied(self._dead)
+        assert isinstance(message, tuple)
+        if message[0] == "result":
+            _, key, ok, value = message
+            self._results[key] = (ok, value)
+        elif message[0] == "stats":
+            self.stats.values = message[1]
+
+    # ------------------------------------------------------------------ plumbing
+    def _send(self, message: object) -> None:
+        if self._proc is None:
+            raise EngineDied(self._dead or "the generation engine is not running")
         try:
-            future.result(timeout=30)
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            thread.join(timeout=30)
-            if not thread.is_alive():
-                self._loop.close()
+            self._send_to(self._proc, message)
+        except (BrokenPipeError, OSError) as exc:
+            self._dead = f"the generation engine process exited: {self._log_tail() or exc}"
+            raise EngineDied(self._dead) from None
 
-    # ------------------------------------------------------------------ loop side
-    def _run_loop(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._advance = asyncio.Event()
-        self._sems = {g: asyncio.Semaphore(n) for g, n in self.limits.items()}
-        self._feeder = self._loop.create_task(self._feed())
-        self._loop.run_forever()
+    @staticmethod
+    def _send_to(proc: subprocess.Popen[bytes], message: object) -> None:
+        assert proc.stdin is not None
+        write_frame(proc.stdin, message)
 
-    async def _feed(self) -> None:
-        assert self._advance is not None
-        for position, sample in enumerate(self._plan):
-            while position > self._consumed + self.window:
-                self._advance.clear()
-                self._feeder_waiting = True
-                if position > self._consumed + self.window:
-                    await self._advance.wait()
-            self._feeder_waiting = False
-            sem = self._sems.setdefault(sample.group, asyncio.Semaphore(8))
-            await sem.acquire()
-            self._spawn(sample, sem)
+    @staticmethod
+    def _frames(proc: subprocess.Popen[bytes]) -> Iterator[object]:
+        assert proc.stdout is not None
+        while (message := read_frame(proc.stdout)) is not None:
+            yield message
 
-    def _spawn(self, sample: PlannedSample, sem: asyncio.Semaphore | None = None) -> None:
-        task = self._loop.create_task(self._run(sample, sem))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _log_tail(self) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        return self._log.read().decode("utf-8", "replace")[-1500:].strip()
 
-    async def _run(self, sample: PlannedSample, sem: asyncio.Semaphore | None) -> None:
-        stats = self.stats
-        stats.started += 1
-        stats.in_flight += 1
-        stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
-        try:
-            result: tuple[bool, Any] = (True, await sample.job())
-        except SampleError as exc:
-            result = (False, exc)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - task boundary: becomes the item's error
-            result = (False, HarnessError(f"{type(exc).__name__}: {exc}"))
-        finally:
-            stats.in_flight -= 1
-            if sem is not None:
-                sem.release()
-        stats.finished += 1
-        stats.errors += not result[0]
-        with self._cond:
-            self._results[sample.key] = result
-            self._cond.notify_all()
 
-    async def _shutdown(self) -> None:
-        if self._feeder is not None:
-            self._feeder.cancel()
-        for task in list(self._tasks):
-            task.cancel()
-        pending = [t for t in (self._feeder, *self._tasks) if t is not None]
-        await asyncio.gather(*pending, return_exceptions=True)
-        for close in self._on_close:
-            await close()
+def _reap(proc: subprocess.Popen[bytes]) -> None:
+    for stream in (proc.stdin, proc.stdout):
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+__all__ = ["Engine", "EngineStats", "Request", "SampleError", "SolverSetup", "read_frame",
+           "write_frame"]

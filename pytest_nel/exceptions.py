@@ -14,6 +14,7 @@
         +-- SandboxError          the sandbox failed (category sandbox_error)
         +-- ScorerError           the scorer raised (category scorer_error)
         +-- HarnessError          our own bug or an unexpected state (category harness_error)
+            +-- EngineDied        the engine process exited; the run stops
 
 A ``SampleError`` carries its ``category``: it is written to results.jsonl and shown on the
 failed item. Errors are never turned into a reward of 0.
@@ -60,6 +61,14 @@ class SampleError(NelError):
         if category is not None:
             self.category = category
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickle with the category (errors cross the engine's process boundary)."""
+        return (_rebuild_sample_error, (type(self), str(self), self.category))
+
+
+def _rebuild_sample_error(cls: type[SampleError], message: str, category: str) -> SampleError:
+    return cls(message, category=category)
+
 
 class ModelError(SampleError):
     """The model endpoint failed after all retries."""
@@ -93,3 +102,7 @@ class HarnessError(SampleError):
     """An unexpected state inside the harness."""
 
     category = "harness_error"
+
+
+class EngineDied(HarnessError):
+    """The generation engine's process exited; the run stops."""

@@ -41,6 +41,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--nel-override", action="append", default=[], metavar="KEY.PATH=VALUE",
         help="override one config value (repeatable), e.g. benchmarks.0.repeats=4")
     add("--nel-no-preflight", action="store_true", help="skip the endpoint check before items run")
+    add("--nel-progress-interval", type=float, default=15.0, metavar="SECONDS",
+        help="print a progress line this often on long runs (0: never)")
 
 
 def is_active(config: pytest.Config) -> bool:

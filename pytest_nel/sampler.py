@@ -8,16 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_nel.client import ModelClient, RetryPolicy
 from pytest_nel.config import endpoint_url
-from pytest_nel.engine import Engine, PlannedSample
-from pytest_nel.exceptions import CircuitOpen, SampleError, ScorerError
-from pytest_nel.problems import render_prompt
+from pytest_nel.engine import Engine, Request, SolverSetup
+from pytest_nel.exceptions import CircuitOpen, EngineDied, SampleError, ScorerError
+from pytest_nel.problems import Problem, render_prompt
 from pytest_nel.results import RESULTS, SCHEMA_VERSION, ResultsWriter
 from pytest_nel.run import BenchmarkRun, NelRun
 from pytest_nel.scoring import ScorerInput, normalize_score
-from pytest_nel.solvers.protocol import Generation, SolveTask, Solver
-from pytest_nel.solvers.simple import SimpleSolver
+from pytest_nel.solvers.protocol import Generation, SolveTask
 
 if TYPE_CHECKING:
     from pytest_nel.collection import EvalItem
@@ -26,47 +24,29 @@ PROPERTY_LIMIT = 200
 
 
 class Sampler:
-    """Owns this process's engine, solvers and results writers."""
+    """Owns this process's engine and results writers; evaluates items one by one."""
 
-    def __init__(self, run: NelRun, *, worker_id: str | None, share: tuple[int, int]) -> None:
+    def __init__(self, run: NelRun, engine: Engine, *, worker_id: str | None,
+                 share: tuple[int, int]) -> None:
         self.run = run
         self.worker_id = worker_id
-        self.solvers: dict[str, Solver] = {}
         self.writers: dict[str, ResultsWriter] = {}
-        clients: dict[str, ModelClient] = {}
-        limits: dict[str, int] = {}
-        for bench in run.benchmarks:
-            limits[bench.name] = _share(bench.config.max_concurrent, share)
-            endpoint = endpoint_url(run.endpoints[bench.service_name], bench.protocol)
-            client = clients.get(endpoint)
-            if client is None:
-                client = clients[endpoint] = _client_for(bench, endpoint, limits[bench.name])
-            self.solvers[bench.name] = SimpleSolver(
-                client, model=bench.service.model, protocol=bench.protocol,
-                generation=bench.generation, system_prompt=bench.system_prompt,
-            )
-        self.clients = clients
-        self.engine = Engine(limits, on_close=[c.aclose for c in clients.values()])
+        self.engine = engine
+        engine.setup({b.name: _solver_setup(run, b, share) for b in run.benchmarks})
+        self._since_start = 0
 
-    def plan(self, items: list[EvalItem]) -> list[PlannedSample]:
-        """The engine's plan for these items, in run order."""
-        return [self.planned(item) for item in items]
-
-    def planned(self, item: EvalItem) -> PlannedSample:
-        """The engine job that generates ``item``'s sample."""
-        solver = self.solvers[item.bench.name]
-        spec, problem, repeat = item.bench.spec, item.problem, item.repeat
-
-        async def job() -> Generation:
-            prompt = render_prompt(spec, problem.row)
-            return await solver.solve(SolveTask(spec.name, problem.idx, repeat, prompt))
-
-        return PlannedSample(item.nodeid, item.bench.name, job)
+    @staticmethod
+    def request(bench: BenchmarkRun, problem: Problem, repeat: int) -> Request:
+        """The engine request that generates one sample."""
+        key = f"{bench.name}::{problem.idx}-r{repeat}"
+        task = SolveTask(bench.name, problem.idx, repeat, render_prompt(bench.spec, problem.row))
+        return Request(key, bench.name, task)
 
     def evaluate(self, item: EvalItem) -> None:
         """Run one item: wait, score, record; errors fail (or xfail) the item."""
         try:
-            generation: Generation = self.engine.wait(item.nodeid, self.planned(item))
+            request = self.request(item.bench, item.problem, item.repeat)
+            generation: Generation = self.engine.wait(item.nodeid, request)
         except SampleError as exc:
             self._record(item, None, error=exc)
             self._fail(item, exc)
@@ -98,6 +78,8 @@ class Sampler:
         item.user_properties.append(("error_category", exc.category))
         if isinstance(exc, CircuitOpen):
             item.session.shouldstop = f"nel: stopping, the endpoint is down: {exc}"
+        elif isinstance(exc, EngineDied):
+            item.session.shouldstop = f"nel: stopping: {exc}"
         if item.bench.config.error_budget is not None:
             pytest.xfail(f"[{exc.category}] {exc}")
         raise exc
@@ -136,10 +118,14 @@ class Sampler:
         return writer
 
     def close(self) -> None:
-        """Stop the engine and close every results file."""
-        self.engine.stop()
+        """Ask the engine to stop (reaped later by :meth:`finish`); close results files."""
+        self.engine.request_stop()
         for writer in self.writers.values():
             writer.close()
+
+    def finish(self) -> None:
+        """Wait for the engine process to exit."""
+        self.engine.stop()
 
 
 def _tokens(generation: Generation | None) -> dict[str, int]:
@@ -162,12 +148,17 @@ def _share(total: int, share: tuple[int, int]) -> int:
     return max(1, base + (1 if index < rest else 0))
 
 
-def _client_for(bench: BenchmarkRun, endpoint: str, connections: int) -> ModelClient:
+def _solver_setup(run: NelRun, bench: BenchmarkRun, share: tuple[int, int]) -> SolverSetup:
     service = bench.service
     key = getattr(service, "api_key", None)
-    policy = RetryPolicy(max_retries=service.max_retries, request_timeout=service.request_timeout)
-    return ModelClient(endpoint, api_key=key.get_secret_value() if key else None,
-                       policy=policy, max_connections=max(connections, 1) * 2)
+    return SolverSetup(
+        endpoint=endpoint_url(run.endpoints[bench.service_name], bench.protocol),
+        api_key=key.get_secret_value() if key else None,
+        model=service.model, protocol=bench.protocol,
+        params=bench.generation.request_params(), system_prompt=bench.system_prompt,
+        max_retries=service.max_retries, request_timeout=service.request_timeout,
+        limit=_share(bench.config.max_concurrent, share),
+    )
 
 
 __all__ = ["Sampler"]

@@ -30,9 +30,10 @@ from pytest_nel.results import (
     write_json_atomic,
 )
 from pytest_nel.run import NelRun, api_endpoint, check_resume, prepare_output
+from pytest_nel.engine import Engine
 from pytest_nel.sampler import Sampler
+from pytest_nel.terminal import Progress
 from pytest_nel.services import ManagedLlamaCpp, preflight
-from pytest_nel.summary import summarize
 
 RUN_KEY = pytest.StashKey[NelRun]()
 SAMPLER_KEY = pytest.StashKey[Sampler]()
@@ -51,6 +52,7 @@ class NelSession:
         self.managed: list[ManagedLlamaCpp] = []
         self.problems = {}
         self.session_start = time.time()
+        self.progress: Progress | None = None
         for bench in run.benchmarks:
             data, problems = load_problems(bench.spec, bench.config, run.mirror_dir)
             bench.dataset_fingerprint = data.fingerprint
@@ -62,11 +64,21 @@ class NelSession:
                 merge_parts(bench.dir)
         else:
             run.endpoints.update(workerinput["nel_endpoints"])
+        # The engine process starts now so that its imports overlap pytest's start-up.
+        self.engine: Engine | None = None
+        if not config.getoption("collectonly") and not self.is_controller:
+            self.engine = Engine()
+            self.engine.start()
         if run.resume:
             for bench in run.benchmarks:
                 records = read_records(result_files(bench.dir)).records
                 bench.done = {k for k, r in latest_records(records).items()
                               if r.get("status") == "scored"}
+
+    @property
+    def is_controller(self) -> bool:
+        """True in the xdist controller (it runs no items)."""
+        return not self.is_worker and getattr(self.config.option, "dist", "no") != "no"
 
     @property
     def is_worker(self) -> bool:
@@ -78,12 +90,13 @@ class NelSession:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         """Start managed services, check endpoints and write fingerprints (not in workers)."""
         self.session_start = time.time()
-        if self.is_worker:
-            return
-        try:
-            self._start()
-        except NelUsageError as exc:
-            raise pytest.UsageError(f"nel: {exc}") from None
+        if not self.is_worker:
+            try:
+                self._start()
+            except NelUsageError as exc:
+                raise pytest.UsageError(f"nel: {exc}") from None
+        if self._runs_items(session):
+            self._start_engine()
 
     def _start(self) -> None:
         run = self.run
@@ -167,23 +180,26 @@ class NelSession:
             items[:] = keep
 
     # ------------------------------------------------------------------ run
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
-        """Run the engine ahead of the item loop in a single process or a worker."""
-        if self._is_controller(session) or self.config.getoption("collectonly"):
-            return (yield)
-        sampler = Sampler(self.run, worker_id=self.worker_id,
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Send the engine its plan as soon as the items are known."""
+        sampler = self.config.stash.get(SAMPLER_KEY, None)
+        if sampler is not None:
+            items = self._my_items(session.items)
+            sampler.engine.submit([sampler.request(i.bench, i.problem, i.repeat) for i in items])
+
+    def _runs_items(self, session: pytest.Session) -> bool:
+        del session
+        return not self.is_controller and not self.config.getoption("collectonly")
+
+    def _start_engine(self) -> None:
+        """Hand the engine process its setup (it was started at configure time)."""
+        engine, self.engine = self.engine, None
+        if engine is None:
+            return
+        sampler = Sampler(self.run, engine, worker_id=self.worker_id,
                           share=(worker_index(self.worker_id or "gw0"), self.worker_count))
         self.config.stash[SAMPLER_KEY] = sampler
-        mine = self._my_items(session.items)
-        sampler.engine.start(sampler.plan(mine))
-        try:
-            return (yield)
-        finally:
-            sampler.close()
-
-    def _is_controller(self, session: pytest.Session) -> bool:
-        return not self.is_worker and self.config.pluginmanager.has_plugin("dsession")
 
     def _my_items(self, items: list[pytest.Item]) -> list[EvalItem]:
         if not self.is_worker:
@@ -226,11 +242,27 @@ class NelSession:
             "samples_per_s": round(fresh / wall, 2) if wall > 0 else None,
             "planned_samples": len(self.problems[bench.name]) * bench.config.repeats,
         }
+        from pytest_nel.summary import summarize
+
         summary = summarize(read.records, benchmark=bench.name, binary=bench.spec.binary,
                             repeats=bench.config.repeats, fingerprint=fingerprint,
                             run_info=run_info)
         write_json_atomic(bench.dir / SUMMARY, summary)
         return summary
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Feed the progress line (in the process that reports: single or controller)."""
+        if self.is_worker or report.when != "call" and not (report.when == "setup"
+                                                            and report.failed):
+            return
+        if self.progress is None:
+            reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is None:
+                return
+            total = sum(len(self.problems[b.name]) * b.config.repeats for b in self.run.benchmarks)
+            self.progress = Progress(reporter, total,
+                                     self.config.getoption("nel_progress_interval"))
+        self.progress.update(report)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """Print the score table."""
@@ -241,7 +273,12 @@ class NelSession:
             write_summary_table(terminalreporter, summaries, self.run.output)
 
     def pytest_unconfigure(self) -> None:
-        """Stop managed services."""
+        """Reap the engine process and stop managed services."""
+        if self.engine is not None:
+            self.engine.stop()
+        sampler = self.config.stash.get(SAMPLER_KEY, None)
+        if sampler is not None:
+            sampler.finish()
         for server in self.managed:
             server.stop()
 

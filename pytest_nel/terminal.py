@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,3 +44,42 @@ def write_summary_table(reporter: Any, summaries: dict[str, dict[str, Any]],
         if n == 0:
             reporter.write_line("  ".join("-" * w for w in widths))
     reporter.write_line(f"results: {output}")
+
+
+class Progress:
+    """A status line every ``interval`` seconds on long runs (samples, rate, score, errors)."""
+
+    def __init__(self, reporter: Any, total: int, interval: float) -> None:
+        self.reporter = reporter
+        self.total = total
+        self.interval = interval
+        self.start = time.monotonic()
+        self.last = self.start
+        self.done = 0
+        self.errors = 0
+        self.reward = 0.0
+        self.scored = 0
+
+    def update(self, report: Any) -> None:
+        """Count one finished sample and print a line when it is time."""
+        self.done += 1
+        props = dict(report.user_properties)
+        if "error_category" in props:
+            self.errors += 1
+        elif isinstance(props.get("reward"), (int, float)):
+            self.scored += 1
+            self.reward += float(props["reward"])
+        now = time.monotonic()
+        if self.interval > 0 and now - self.last >= self.interval:
+            self.last = now
+            self.reporter.write_line(self.line(now))
+
+    def line(self, now: float) -> str:
+        """The status line."""
+        elapsed = max(now - self.start, 1e-9)
+        rate = self.done / elapsed
+        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+        mean = f"{self.reward / self.scored:.3f}" if self.scored else "-"
+        return (f"[nel] {self.done}/{self.total} samples ({self.done / max(self.total, 1):.0%}), "
+                f"{rate:.1f}/s, mean reward so far {mean}, {self.errors} errors, "
+                f"ETA {eta:.0f}s")

@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 from pytest_nel.client import ModelClient
-from pytest_nel.config import GenerationConfig
 from pytest_nel.exceptions import ModelError
 from pytest_nel.solvers.protocol import Generation, SolveTask, TokenUsage
 
@@ -18,11 +17,11 @@ class SimpleSolver:
     """
 
     def __init__(self, client: ModelClient, *, model: str, protocol: str,
-                 generation: GenerationConfig, system_prompt: str | None) -> None:
+                 params: dict[str, Any], system_prompt: str | None) -> None:
         self.client = client
         self.model = model
         self.protocol = protocol
-        self.params = generation.request_params()
+        self.params = dict(params)
         self.system_prompt = system_prompt
 
     def request_body(self, task: SolveTask) -> dict[str, Any]:
