@@ -54,7 +54,7 @@ def datasets_dir() -> Path:
     return DATASETS
 
 
-BENCH_TEMPLATE = '''
+BENCH_TEMPLATE = """
 from pytest_nel import benchmark, scorer, ScorerInput, exact_match
 
 @benchmark(name="toy", dataset="data.jsonl", prompt={prompt!r}, target_field="answer",
@@ -62,19 +62,26 @@ from pytest_nel import benchmark, scorer, ScorerInput, exact_match
 @scorer
 def toy(sample: ScorerInput) -> dict:
     return exact_match(sample)
-'''
+"""
 
 
-def toy_rows(n: int, *, wrong: set[int] = frozenset(), extra: dict[int, str] | None = None
-             ) -> list[dict[str, object]]:
+def toy_rows(
+    n: int, *, wrong: set[int] = frozenset(), extra: dict[int, str] | None = None
+) -> list[dict[str, object]]:
     """Rows whose prompt makes the fake model answer right, wrong, or fail as scripted."""
     rows = []
     for i in range(n):
         say = f"SAY: The answer is {'x' if i in wrong else i}"
         if extra and i in extra:
             say = extra[i] + "\n" + say
-        rows.append({"question": f"question {i}", "answer": str(i), "say": say,
-                     "kind": "even" if i % 2 == 0 else "odd"})
+        rows.append(
+            {
+                "question": f"question {i}",
+                "answer": str(i),
+                "say": say,
+                "kind": "even" if i % 2 == 0 else "odd",
+            }
+        )
     return rows
 
 
@@ -83,9 +90,12 @@ def toy_bench(pytester: pytest.Pytester):
     """Write a BYOB benchmark ``toy`` and its data into the pytester folder."""
     import json
 
-    def make(rows: list[dict[str, object]], prompt: str = "Q: {question}\n{say}") -> Path:
+    def make(
+        rows: list[dict[str, object]], prompt: str = "Q: {question}\n{say}"
+    ) -> Path:
         pytester.path.joinpath("data.jsonl").write_text(
-            "".join(json.dumps(r) + "\n" for r in rows))
+            "".join(json.dumps(r) + "\n" for r in rows)
+        )
         path = pytester.path / "toy_bench.py"
         path.write_text(BENCH_TEMPLATE.format(prompt=prompt))
         return path

@@ -13,11 +13,16 @@ from pytest_nel.benchmark import benchmark, scorer
 from pytest_nel.scoring import ScorerInput, numeric_match
 
 
-@benchmark(name="arithmetic", dataset="data/arithmetic.jsonl",
-           prompt="{question}\nReply with the final number on a line of the form "
-           '"The answer is N".',
-           target_field="answer", category_field="operation", scorer_version="1",
-           description="Generated arithmetic word problems (ships with the package).")
+@benchmark(
+    name="arithmetic",
+    dataset="data/arithmetic.jsonl",
+    prompt="{question}\nReply with the final number on a line of the form "
+    '"The answer is N".',
+    target_field="answer",
+    category_field="operation",
+    scorer_version="1",
+    description="Generated arithmetic word problems (ships with the package).",
+)
 @scorer
 def arithmetic(sample: ScorerInput) -> dict[str, Any]:
     """Numeric match of the last answer statement."""

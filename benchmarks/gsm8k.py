@@ -22,9 +22,14 @@ def _target(row: dict[str, Any]) -> str:
     return gsm8k_target(row["answer"])
 
 
-@benchmark(name="gsm8k", dataset="hf://openai/gsm8k?config=main&split=test", prompt=PROMPT,
-           target=_target, scorer_version="1",
-           description="Grade-school math word problems, numeric answer (pass@1).")
+@benchmark(
+    name="gsm8k",
+    dataset="hf://openai/gsm8k?config=main&split=test",
+    prompt=PROMPT,
+    target=_target,
+    scorer_version="1",
+    description="Grade-school math word problems, numeric answer (pass@1).",
+)
 @scorer
 def gsm8k(sample: ScorerInput) -> dict[str, Any]:
     """Numeric match of the last answer statement against the gold number."""

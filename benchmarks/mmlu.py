@@ -15,7 +15,9 @@ LETTERS = "ABCD"
 
 def _prompt(row: dict[str, Any]) -> str:
     subject = str(row["subject"]).replace("_", " ")
-    options = "\n".join(f"{LETTERS[i]}) {choice}" for i, choice in enumerate(row["choices"]))
+    options = "\n".join(
+        f"{LETTERS[i]}) {choice}" for i, choice in enumerate(row["choices"])
+    )
     return (
         f"The following is a multiple choice question about {subject}. Think step by step, "
         'then finish with a final line of the form "Answer: X", where X is one of '
@@ -27,9 +29,15 @@ def _target(row: dict[str, Any]) -> str:
     return LETTERS[int(row["answer"])]
 
 
-@benchmark(name="mmlu", dataset="hf://cais/mmlu?config=all&split=test", prompt=_prompt,
-           target=_target, category_field="subject", scorer_version="1",
-           description="Massive multitask language understanding, 57 subjects (pass@1).")
+@benchmark(
+    name="mmlu",
+    dataset="hf://cais/mmlu?config=all&split=test",
+    prompt=_prompt,
+    target=_target,
+    category_field="subject",
+    scorer_version="1",
+    description="Massive multitask language understanding, 57 subjects (pass@1).",
+)
 @scorer
 def mmlu(sample: ScorerInput) -> dict[str, Any]:
     """The chosen letter against the gold letter."""

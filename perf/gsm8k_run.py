@@ -30,10 +30,25 @@ def one_run(fm: FakeModel, args: argparse.Namespace, out: Path) -> dict[str, flo
     fm.reset()
     fm.control(record=False)
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, "-m", "pytest_nel.cli", "eval", "run", "--bench", "gsm8k",
-           "--model-url", fm.base_url, "--model-id", "fake",
-           "--max-concurrent", str(args.concurrency), "--repeats", str(args.repeats),
-           "-o", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest_nel.cli",
+        "eval",
+        "run",
+        "--bench",
+        "gsm8k",
+        "--model-url",
+        fm.base_url,
+        "--model-id",
+        "fake",
+        "--max-concurrent",
+        str(args.concurrency),
+        "--repeats",
+        str(args.repeats),
+        "-o",
+        str(out),
+    ]
     if args.problems:
         cmd += ["--max-problems", str(args.problems)]
     cmd += ["--", "-q", "-p", "no:cacheprovider", *args.pytest_args]
@@ -42,18 +57,27 @@ def one_run(fm: FakeModel, args: argparse.Namespace, out: Path) -> dict[str, flo
     # Run from an empty folder so no project conftest.py or ini file is picked up, and with
     # Python's defaults: this machine sets PYTHONDONTWRITEBYTECODE (every run would compile
     # every module again) and PYTHONUNBUFFERED (one write syscall per progress dot).
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")}
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=out.parent,
-                          env=env)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")
+    }
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, check=False, cwd=out.parent, env=env
+    )
     wall = time.perf_counter() - start
     if proc.returncode not in (0, 1):
-        sys.exit(f"run failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        sys.exit(
+            f"run failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     samples = (args.problems or 1319) * args.repeats
-    return {"wall_s": wall, "samples_per_s": samples / wall,
-            "peak_rss_mb": max(rss_kb, before) / 1024,
-            "max_in_flight": fm.stats()["max_in_flight"]}
+    return {
+        "wall_s": wall,
+        "samples_per_s": samples / wall,
+        "peak_rss_mb": max(rss_kb, before) / 1024,
+        "max_in_flight": fm.stats()["max_in_flight"],
+    }
 
 
 def main() -> None:
@@ -64,21 +88,31 @@ def main() -> None:
     parser.add_argument("--problems", type=int, default=0, help="0 = all 1319")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+    parser.add_argument(
+        "pytest_args", nargs="*", help="extra pytest arguments (after --)"
+    )
     args = parser.parse_args()
     datasets = os.environ.get("NEL_DATASETS_DIR")
     if not datasets:
         sys.exit("set NEL_DATASETS_DIR to the offline mirror (../shared/datasets)")
     answers = Path(datasets) / "openai" / "gsm8k" / "main" / "test.jsonl"
-    with FakeModel(latency_ms=args.latency_ms, gsm8k_answers=str(answers), accuracy=0.8) as fm, \
-            tempfile.TemporaryDirectory() as tmp:
+    with (
+        FakeModel(
+            latency_ms=args.latency_ms, gsm8k_answers=str(answers), accuracy=0.8
+        ) as fm,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         results = [one_run(fm, args, Path(tmp) / "out") for _ in range(args.runs)]
-    print(f"gsm8k problems={args.problems or 1319} repeats={args.repeats} "
-          f"latency={args.latency_ms:g}ms concurrency={args.concurrency} runs={args.runs}")
+    print(
+        f"gsm8k problems={args.problems or 1319} repeats={args.repeats} "
+        f"latency={args.latency_ms:g}ms concurrency={args.concurrency} runs={args.runs}"
+    )
     for key in ("wall_s", "samples_per_s", "peak_rss_mb", "max_in_flight"):
         values = [r[key] for r in results]
-        print(f"  {key:<14} median {statistics.median(values):9.2f}   "
-              f"min {min(values):9.2f}   max {max(values):9.2f}")
+        print(
+            f"  {key:<14} median {statistics.median(values):9.2f}   "
+            f"min {min(values):9.2f}   max {max(values):9.2f}"
+        )
 
 
 if __name__ == "__main__":

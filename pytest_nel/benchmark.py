@@ -172,7 +172,11 @@ def resolve(name: str, base_dir: Path | None = None) -> BenchmarkSpec:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name == name:
             loaded = ep.load()
-            module = loaded if isinstance(loaded, ModuleType) else sys.modules[loaded.__module__]
+            module = (
+                loaded
+                if isinstance(loaded, ModuleType)
+                else sys.modules[loaded.__module__]
+            )
             return _only(specs_in(module), name, f"entry point {ep.value}")
     raise ConfigError(
         f"unknown benchmark {name!r}; known: {', '.join(known_names())} "
@@ -180,20 +184,26 @@ def resolve(name: str, base_dir: Path | None = None) -> BenchmarkSpec:
     )
 
 
-def _only(found: dict[str, BenchmarkSpec], wanted: str | None, where: str) -> BenchmarkSpec:
+def _only(
+    found: dict[str, BenchmarkSpec], wanted: str | None, where: str
+) -> BenchmarkSpec:
     if wanted is not None and wanted in found:
         return found[wanted]
     if wanted is None and len(found) == 1:
         return next(iter(found.values()))
     if not found:
-        raise ConfigError(f"{where}: no @benchmark found (decorate a @scorer with @benchmark)")
+        raise ConfigError(
+            f"{where}: no @benchmark found (decorate a @scorer with @benchmark)"
+        )
     raise ConfigError(
         f"{where}: {'no benchmark named ' + repr(wanted) if wanted else 'several benchmarks'}; "
         f"choose one of: {', '.join(sorted(found))} (write file.py:name)"
     )
 
 
-def _from_file(path_text: str, wanted: str | None, base_dir: Path | None) -> BenchmarkSpec:
+def _from_file(
+    path_text: str, wanted: str | None, base_dir: Path | None
+) -> BenchmarkSpec:
     path = Path(path_text).expanduser()
     if not path.is_absolute():
         path = (base_dir or Path.cwd()) / path
@@ -211,5 +221,7 @@ def _from_file(path_text: str, wanted: str | None, base_dir: Path | None) -> Ben
             spec.loader.exec_module(module)
         except Exception as exc:
             del sys.modules[module_name]
-            raise ConfigError(f"benchmark file {path_text!r} failed to import: {exc!r}") from exc
+            raise ConfigError(
+                f"benchmark file {path_text!r} failed to import: {exc!r}"
+            ) from exc
     return _only(specs_in(module), wanted, f"benchmark file {path_text!r}")

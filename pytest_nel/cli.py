@@ -31,34 +31,61 @@ _RUN_OPTIONS = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole ``nel`` command line."""
-    parser = argparse.ArgumentParser(prog="nel", description="LLM evaluation on pytest.")
+    parser = argparse.ArgumentParser(
+        prog="nel", description="LLM evaluation on pytest."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("eval", help="run and report evaluations")
     ev_sub = ev.add_subparsers(dest="eval_command", required=True)
     _add_run(ev_sub.add_parser("run", help="run an evaluation (pytest underneath)"))
     rep = ev_sub.add_parser("report", help="render a report from a results folder")
     rep.add_argument("dir", type=Path, help="results folder of a run")
-    rep.add_argument("-f", "--format", default="markdown",
-                     choices=["markdown", "json", "csv", "html"])
-    rep.add_argument("-o", "--output", type=Path, help="write to this file (default: stdout)")
+    rep.add_argument(
+        "-f",
+        "--format",
+        default="markdown",
+        choices=["markdown", "json", "csv", "html"],
+    )
+    rep.add_argument(
+        "-o", "--output", type=Path, help="write to this file (default: stdout)"
+    )
     sub.add_parser("list", help="list the benchmarks")
     return parser
 
 
 def _add_run(run: argparse.ArgumentParser) -> None:
     run.add_argument("config", nargs="?", help="YAML config file")
-    run.add_argument("-b", "--bench", action="append", default=[],
-                     help="benchmark name or ./file.py[:name] (repeatable)")
+    run.add_argument(
+        "-b",
+        "--bench",
+        action="append",
+        default=[],
+        help="benchmark name or ./file.py[:name] (repeatable)",
+    )
     for flag, _, kind in _RUN_OPTIONS:
         run.add_argument(flag, type=kind)
     run.add_argument("-o", "--output-dir", help="results folder")
-    run.add_argument("--resume", action="store_true", help="continue the run in --output-dir")
+    run.add_argument(
+        "--resume", action="store_true", help="continue the run in --output-dir"
+    )
     run.add_argument("--overwrite", action="store_true", help="replace earlier results")
-    run.add_argument("-O", "--override", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a config value, e.g. -O benchmarks.0.repeats=4")
-    run.add_argument("-n", "--workers", help="pytest-xdist workers (a number or 'auto')")
-    run.add_argument("--no-preflight", action="store_true", help="skip the endpoint check")
-    run.epilog = "Arguments after -- go to pytest unchanged, e.g. -- -x --junitxml=out.xml"
+    run.add_argument(
+        "-O",
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. -O benchmarks.0.repeats=4",
+    )
+    run.add_argument(
+        "-n", "--workers", help="pytest-xdist workers (a number or 'auto')"
+    )
+    run.add_argument(
+        "--no-preflight", action="store_true", help="skip the endpoint check"
+    )
+    run.epilog = (
+        "Arguments after -- go to pytest unchanged, e.g. -- -x --junitxml=out.xml"
+    )
 
 
 def pytest_args(ns: argparse.Namespace, extra: Sequence[str] = ()) -> list[str]:

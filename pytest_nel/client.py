@@ -39,7 +39,9 @@ class RetryPolicy:
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
 
-    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+    def delay(
+        self, attempt: int, retry_after: float | None, rng: random.Random
+    ) -> float:
         """Seconds to wait before retry number ``attempt + 1``."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.request_timeout)
@@ -77,9 +79,7 @@ class CircuitBreaker:
         self.consecutive += 1
         down = time.monotonic() - self.last_ok
         if self.consecutive >= self.threshold and down >= self.min_down_s:
-            self.open_reason = (
-                f"{self.consecutive} consecutive failures over {down:.0f}s; last: {error}"
-            )
+            self.open_reason = f"{self.consecutive} consecutive failures over {down:.0f}s; last: {error}"
 
 
 @dataclass(slots=True)
@@ -97,8 +97,15 @@ class ClientStats:
 class _Attempt(Exception):
     """One failed attempt: retryable or not, with Retry-After if the server sent one."""
 
-    def __init__(self, message: str, *, retry: bool, timeout: bool = False,
-                 retry_after: float | None = None, counts: bool = True) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry: bool,
+        timeout: bool = False,
+        retry_after: float | None = None,
+        counts: bool = True,
+    ) -> None:
         super().__init__(message)
         self.retry = retry
         self.timeout = timeout
@@ -109,14 +116,24 @@ class _Attempt(Exception):
 class ModelClient:
     """POSTs JSON to one endpoint with retries; must be used inside one event loop."""
 
-    def __init__(self, url: str, *, api_key: str | None, policy: RetryPolicy,
-                 max_connections: int = 64, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: str | None,
+        policy: RetryPolicy,
+        max_connections: int = 64,
+        seed: int | None = None,
+    ) -> None:
         self.url = url
         self.policy = policy
         self.breaker = CircuitBreaker()
         self.stats = ClientStats()
         self._rng = random.Random(seed)
-        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        self._headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._max_connections = max_connections
@@ -128,8 +145,13 @@ class ModelClient:
 
             limits = httpx.Limits(max_connections=self._max_connections)
             transport = AiohttpTransport(limits=limits, trust_env=False)
-            timeout = httpx.Timeout(self.policy.request_timeout, connect=min(30.0, self.policy.request_timeout))
-            self._http = httpx.AsyncClient(transport=transport, timeout=timeout, trust_env=False)
+            timeout = httpx.Timeout(
+                self.policy.request_timeout,
+                connect=min(30.0, self.policy.request_timeout),
+            )
+            self._http = httpx.AsyncClient(
+                transport=transport, timeout=timeout, trust_env=False
+            )
         return self._http
 
     async def aclose(self) -> None:
@@ -138,8 +160,13 @@ class ModelClient:
             await self._http.aclose()
             self._http = None
 
-    async def post(self, body: dict[str, Any], *, max_retries: int | None = None,
-                   timeout: float | None = None) -> dict[str, Any]:
+    async def post(
+        self,
+        body: dict[str, Any],
+        *,
+        max_retries: int | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
         """POST ``body`` and return the decoded JSON object, retrying what is transient.
 
         Raises:
@@ -167,7 +194,9 @@ class ModelClient:
                 if not failed.retry or attempt == retries:
                     break
                 stats.retries += 1
-                await asyncio.sleep(self.policy.delay(attempt, failed.retry_after, self._rng))
+                await asyncio.sleep(
+                    self.policy.delay(attempt, failed.retry_after, self._rng)
+                )
         stats.failures += 1
         tries = f" after {attempt + 1} attempt{'s' if attempt else ''}"
         if all_timeouts:
@@ -180,9 +209,13 @@ class ModelClient:
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         try:
             async with asyncio.timeout(limit):
-                response = await self._client().post(self.url, content=payload, headers=self._headers)
+                response = await self._client().post(
+                    self.url, content=payload, headers=self._headers
+                )
         except TimeoutError as exc:
-            raise _Attempt(f"timed out after {limit:g}s", retry=True, timeout=True) from exc
+            raise _Attempt(
+                f"timed out after {limit:g}s", retry=True, timeout=True
+            ) from exc
         except httpx.TransportError as exc:
             raise _transport_failure(exc) from exc
         finally:
@@ -195,25 +228,35 @@ class ModelClient:
             try:
                 data = json.loads(response.content)
             except ValueError as exc:
-                raise _Attempt(f"invalid JSON in a 200 response: {_preview(response.content)}",
-                               retry=True) from exc
+                raise _Attempt(
+                    f"invalid JSON in a 200 response: {_preview(response.content)}",
+                    retry=True,
+                ) from exc
             if not isinstance(data, dict):
-                raise _Attempt(f"expected a JSON object, got: {_preview(response.content)}", retry=True)
+                raise _Attempt(
+                    f"expected a JSON object, got: {_preview(response.content)}",
+                    retry=True,
+                )
             self.breaker.success()
             return data
         message = f"HTTP {status}: {_error_message(response.content)}"
         if status in RETRY_STATUSES:
-            raise _Attempt(message, retry=True, retry_after=_retry_after(response),
-                           timeout=False, counts=status != 429)
+            raise _Attempt(
+                message,
+                retry=True,
+                retry_after=_retry_after(response),
+                timeout=False,
+                counts=status != 429,
+            )
         self.breaker.success()  # the endpoint is up; the request itself is wrong
         raise _Attempt(message, retry=False)
 
 
 def _transport_failure(exc: httpx.TransportError) -> _Attempt:
     cause = exc.__cause__
-    timed_out = isinstance(cause, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)) or (
-        cause is None and isinstance(exc, httpx.TimeoutException)
-    )
+    timed_out = isinstance(
+        cause, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)
+    ) or (cause is None and isinstance(exc, httpx.TimeoutException))
     text = str(cause or exc) or type(cause or exc).__name__
     kind = "timed out" if timed_out else "connection error"
     return _Attempt(f"{kind}: {text}", retry=True, timeout=timed_out)

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
 from pytest_nel.exceptions import ConfigError
 
@@ -118,7 +125,9 @@ class OutputConfig(BaseModel):
 
     model_config = _STRICT
     dir: str = "nel-results"
-    report_formats: list[ReportFormat] = Field(default_factory=lambda: ["markdown", "json"])
+    report_formats: list[ReportFormat] = Field(
+        default_factory=lambda: ["markdown", "json"]
+    )
 
 
 class NelConfig(BaseModel):
@@ -129,7 +138,9 @@ class NelConfig(BaseModel):
     benchmarks: list[BenchmarkConfig] = Field(min_length=1)
     output: OutputConfig = OutputConfig()
 
-    def service_for(self, bench: BenchmarkConfig) -> tuple[str, ApiService | LlamaCppService]:
+    def service_for(
+        self, bench: BenchmarkConfig
+    ) -> tuple[str, ApiService | LlamaCppService]:
         """The (name, service) a benchmark's solver talks to."""
         name = bench.solver.service
         if name is None:
@@ -172,7 +183,9 @@ def _load_composed(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
+        raise ConfigError(
+            f"{path}: the top level must be a mapping, got {type(data).__name__}"
+        )
     defaults = data.pop("defaults", [])
     if isinstance(defaults, str):
         defaults = [defaults]
@@ -216,7 +229,9 @@ def apply_override(data: dict[str, Any], spec: str) -> None:
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
-        raise ConfigError(f"-O {spec!r}: value is not valid YAML: {_yaml_problem(exc)}") from exc
+        raise ConfigError(
+            f"-O {spec!r}: value is not valid YAML: {_yaml_problem(exc)}"
+        ) from exc
     keys = path.strip().split(".")
     if keys[0] in _BROADCAST:
         for concrete in _broadcast(data, keys[0]):
@@ -262,7 +277,9 @@ def _list_index(node: list[Any], key: str, where: str) -> int:
         index = int(key)
         if -len(node) <= index < len(node):
             return index
-        raise ConfigError(f"-O {where}: index out of range (the list has {len(node)} items)")
+        raise ConfigError(
+            f"-O {where}: index out of range (the list has {len(node)} items)"
+        )
     names = [item.get("name") for item in node if isinstance(item, dict)]
     if key in names:
         return names.index(key)
@@ -272,7 +289,10 @@ def _list_index(node: list[Any], key: str, where: str) -> int:
 def interpolate(data: Any, env: Mapping[str, str], path: str = "") -> Any:
     """Replace ``${VAR}`` and ``${VAR:-default}`` in every string; ``$$`` is a literal ``$``."""
     if isinstance(data, dict):
-        return {k: interpolate(v, env, f"{path}.{k}" if path else str(k)) for k, v in data.items()}
+        return {
+            k: interpolate(v, env, f"{path}.{k}" if path else str(k))
+            for k, v in data.items()
+        }
     if isinstance(data, list):
         return [interpolate(v, env, f"{path}[{i}]") for i, v in enumerate(data)]
     if not isinstance(data, str) or "$" not in data:
@@ -303,16 +323,22 @@ def validate(data: Mapping[str, Any], source: str = "config") -> NelConfig:
         more = len(exc.errors()) - len(lines)
         if more > 0:
             lines.append(f"... and {more} more")
-        raise ConfigError(f"{source}: invalid configuration:\n  " + "\n  ".join(lines)) from None
+        raise ConfigError(
+            f"{source}: invalid configuration:\n  " + "\n  ".join(lines)
+        ) from None
 
 
 def _describe_error(err: Mapping[str, Any]) -> str:
     loc = [p for p in err["loc"] if p not in ("api", "llama_cpp")]
     path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
     if err["type"] == "extra_forbidden":
-        return f"{path}: unknown key (not a setting of this version; check the spelling)"
+        return (
+            f"{path}: unknown key (not a setting of this version; check the spelling)"
+        )
     value = err.get("input")
-    shown = "" if isinstance(value, (dict, list)) or value is None else f" (got {value!r})"
+    shown = (
+        "" if isinstance(value, (dict, list)) or value is None else f" (got {value!r})"
+    )
     return f"{path or '<top>'}: {err['msg']}{shown}"
 
 

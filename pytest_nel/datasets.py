@@ -56,7 +56,9 @@ def parse_hub_id(source: str) -> HubId:
     parts = urlsplit(source)
     repo = (parts.netloc + parts.path).strip("/")
     if repo.count("/") != 1:
-        raise DatasetError(f"dataset {source!r}: expected hf://<org>/<name>[?config=..&split=..]")
+        raise DatasetError(
+            f"dataset {source!r}: expected hf://<org>/<name>[?config=..&split=..]"
+        )
     query = parse_qs(parts.query, keep_blank_values=True)
     unknown = set(query) - _HF_KEYS
     if unknown:
@@ -65,7 +67,12 @@ def parse_hub_id(source: str) -> HubId:
             f"allowed: {sorted(_HF_KEYS)}"
         )
     one = {k: v[-1] for k, v in query.items()}
-    return HubId(repo, one.get("config") or None, one.get("split") or "test", one.get("revision") or None)
+    return HubId(
+        repo,
+        one.get("config") or None,
+        one.get("split") or "test",
+        one.get("revision") or None,
+    )
 
 
 def load_dataset(
@@ -116,7 +123,9 @@ def _load_file(source: str, path: Path) -> LoadedDataset:
                 "use .jsonl, .json, .csv or .parquet"
             )
     except (ValueError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"dataset {source!r}: cannot parse {str(path)!r}: {exc}") from exc
+        raise DatasetError(
+            f"dataset {source!r}: cannot parse {str(path)!r}: {exc}"
+        ) from exc
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise DatasetError(f"dataset {source!r}: expected a list of JSON objects")
     return LoadedDataset(source, rows, digest, str(path))
@@ -137,7 +146,9 @@ def _parquet_rows(path: Path) -> list[dict[str, Any]]:
     try:
         import pyarrow.parquet as pq
     except ImportError as exc:  # pragma: no cover - pyarrow comes with datasets
-        raise DatasetError("reading parquet needs pyarrow: pip install pyarrow") from exc
+        raise DatasetError(
+            "reading parquet needs pyarrow: pip install pyarrow"
+        ) from exc
     rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
     return rows
 
@@ -145,7 +156,9 @@ def _parquet_rows(path: Path) -> list[dict[str, Any]]:
 def _load_hub(source: str, hub: HubId, mirror_dir: Path | None) -> LoadedDataset:
     where = ""
     if mirror_dir is not None:
-        where = f" (not in the offline mirror: {mirror_dir.joinpath(*hub.mirror_parts)})"
+        where = (
+            f" (not in the offline mirror: {mirror_dir.joinpath(*hub.mirror_parts)})"
+        )
     try:
         import datasets
     except ImportError as exc:
@@ -154,12 +167,18 @@ def _load_hub(source: str, hub: HubId, mirror_dir: Path | None) -> LoadedDataset
             + _OFFLINE_HINT
         ) from exc
     try:
-        ds = datasets.load_dataset(hub.repo, hub.config, split=hub.split, revision=hub.revision)
+        ds = datasets.load_dataset(
+            hub.repo, hub.config, split=hub.split, revision=hub.revision
+        )
     except Exception as exc:  # noqa: BLE001 - datasets raises many unrelated types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = (
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        )
         raise DatasetError(
             f"dataset {source!r}{where} could not be loaded: {first}. " + _OFFLINE_HINT
         ) from exc
     rows = [dict(r) for r in ds]
-    fingerprint = f"hf:{hub.repo}@{hub.revision or 'main'}:{getattr(ds, '_fingerprint', '')}"
+    fingerprint = (
+        f"hf:{hub.repo}@{hub.revision or 'main'}:{getattr(ds, '_fingerprint', '')}"
+    )
     return LoadedDataset(source, rows, fingerprint, f"hub:{hub.repo}")

@@ -106,7 +106,10 @@ class Engine:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "pytest_nel.engine_process"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env=env,
         )
 
     def setup(self, solvers: dict[str, SolverSetup], window: int | None = None) -> None:
@@ -172,7 +175,9 @@ class Engine:
 
     def _top_up(self, position: int) -> None:
         limit = min(len(self._plan), position + 1 + self.window)
-        if limit - self._sent >= 16 or (limit == len(self._plan) and limit > self._sent):
+        if limit - self._sent >= 16 or (
+            limit == len(self._plan) and limit > self._sent
+        ):
             self._send(("plan", self._plan[self._sent : limit]))
             self._sent = limit
 
@@ -198,7 +203,9 @@ class Engine:
         try:
             self._send_to(self._proc, message)
         except (BrokenPipeError, OSError) as exc:
-            self._dead = f"the generation engine process exited: {self._log_tail() or exc}"
+            self._dead = (
+                f"the generation engine process exited: {self._log_tail() or exc}"
+            )
             raise EngineDied(self._dead) from None
 
     @staticmethod
@@ -233,5 +240,12 @@ def _reap(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-__all__ = ["Engine", "EngineStats", "Request", "SampleError", "SolverSetup", "read_frame",
-           "write_frame"]
+__all__ = [
+    "Engine",
+    "EngineStats",
+    "Request",
+    "SampleError",
+    "SolverSetup",
+    "read_frame",
+    "write_frame",
+]

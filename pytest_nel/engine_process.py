@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 from pytest_nel.client import ModelClient, RetryPolicy
-from pytest_nel.engine import Request, SolverSetup, FRAME_HEADER
+from pytest_nel.engine import FRAME_HEADER, Request, SolverSetup
 from pytest_nel.exceptions import HarnessError, SampleError
 from pytest_nel.solvers.simple import SimpleSolver
 
@@ -24,7 +24,9 @@ from pytest_nel.solvers.simple import SimpleSolver
 class EngineLoop:
     """Runs requests as they arrive, bounded per group, and streams results back."""
 
-    def __init__(self, solvers: dict[str, SolverSetup], out: asyncio.WriteTransport) -> None:
+    def __init__(
+        self, solvers: dict[str, SolverSetup], out: asyncio.WriteTransport
+    ) -> None:
         self.out = out
         self.clients: dict[str, ModelClient] = {}
         self.solvers: dict[str, SimpleSolver] = {}
@@ -32,16 +34,25 @@ class EngineLoop:
         for group, setup in solvers.items():
             client = self.clients.get(setup.endpoint)
             if client is None:
-                policy = RetryPolicy(max_retries=setup.max_retries,
-                                     request_timeout=setup.request_timeout)
-                connections = sum(s.limit for s in solvers.values() if s.endpoint == setup.endpoint)
+                policy = RetryPolicy(
+                    max_retries=setup.max_retries, request_timeout=setup.request_timeout
+                )
+                connections = sum(
+                    s.limit for s in solvers.values() if s.endpoint == setup.endpoint
+                )
                 client = self.clients[setup.endpoint] = ModelClient(
-                    setup.endpoint, api_key=setup.api_key, policy=policy,
-                    max_connections=max(connections, 1))
+                    setup.endpoint,
+                    api_key=setup.api_key,
+                    policy=policy,
+                    max_connections=max(connections, 1),
+                )
             self.solvers[group] = SimpleSolver(
-                client, model=setup.model, protocol=setup.protocol,
+                client,
+                model=setup.model,
+                protocol=setup.protocol,
                 params=setup.params,
-                system_prompt=setup.system_prompt)
+                system_prompt=setup.system_prompt,
+            )
         self.tasks: set[asyncio.Task[None]] = set()
         self.in_flight = 0
         self.max_in_flight = 0
@@ -59,7 +70,10 @@ class EngineLoop:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             try:
-                result: tuple[bool, Any] = (True, await self.solvers[request.group].solve(request.task))
+                result: tuple[bool, Any] = (
+                    True,
+                    await self.solvers[request.group].solve(request.task),
+                )
             except SampleError as exc:
                 result = (False, exc)
             except Exception as exc:  # noqa: BLE001 - task boundary: becomes the item's error
@@ -78,7 +92,10 @@ class EngineLoop:
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        stats: dict[str, Any] = {"completed": self.done, "max_in_flight": self.max_in_flight}
+        stats: dict[str, Any] = {
+            "completed": self.done,
+            "max_in_flight": self.max_in_flight,
+        }
         for client in self.clients.values():
             s = client.stats
             stats.setdefault("requests", 0)
@@ -102,7 +119,9 @@ async def serve() -> None:
     """Read frames from stdin until ``stop`` or end of input."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=2**26)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer)
+    await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer
+    )
     # Frames go to the real stdout; anything a library prints goes to stderr instead.
     frames = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)

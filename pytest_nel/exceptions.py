@@ -66,7 +66,9 @@ class SampleError(NelError):
         return (_rebuild_sample_error, (type(self), str(self), self.category))
 
 
-def _rebuild_sample_error(cls: type[SampleError], message: str, category: str) -> SampleError:
+def _rebuild_sample_error(
+    cls: type[SampleError], message: str, category: str
+) -> SampleError:
     return cls(message, category=category)
 
 

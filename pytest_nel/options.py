@@ -18,31 +18,80 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     """Declare the ``--nel-*`` options (they mirror ``nel eval run``)."""
     group = parser.getgroup("nel", "LLM evaluation (pytest-nel)")
     add = group.addoption
-    add("--nel-config", metavar="FILE", help="run the evaluation described by this YAML config")
-    add("--nel-bench", action="append", default=[], metavar="NAME",
+    add(
+        "--nel-config",
+        metavar="FILE",
+        help="run the evaluation described by this YAML config",
+    )
+    add(
+        "--nel-bench",
+        action="append",
+        default=[],
+        metavar="NAME",
         help="benchmark to run: a built-in name, ./file.py or ./file.py:name (repeatable); "
-        "with --nel-config, selects benchmarks from it")
-    add("--nel-model-url", metavar="URL",
-        help="endpoint: a base URL (http://host:8000/v1) or a full endpoint URL")
+        "with --nel-config, selects benchmarks from it",
+    )
+    add(
+        "--nel-model-url",
+        metavar="URL",
+        help="endpoint: a base URL (http://host:8000/v1) or a full endpoint URL",
+    )
     add("--nel-model-id", metavar="ID", help="model name sent with each request")
-    add("--nel-api-key", metavar="KEY", help="API key (prefer api_key: ${VAR} in the config)")
-    add("--nel-protocol", choices=["chat_completions", "completions"], default=None,
-        help="endpoint protocol for --nel-model-url (default chat_completions)")
+    add(
+        "--nel-api-key",
+        metavar="KEY",
+        help="API key (prefer api_key: ${VAR} in the config)",
+    )
+    add(
+        "--nel-protocol",
+        choices=["chat_completions", "completions"],
+        default=None,
+        help="endpoint protocol for --nel-model-url (default chat_completions)",
+    )
     add("--nel-repeats", type=int, metavar="N", help="samples per problem")
     add("--nel-max-problems", type=int, metavar="N", help="evaluate at most N problems")
-    add("--nel-max-concurrent", type=int, metavar="N", help="requests in flight (total)")
+    add(
+        "--nel-max-concurrent", type=int, metavar="N", help="requests in flight (total)"
+    )
     add("--nel-system-prompt", metavar="TEXT", help="system prompt for every benchmark")
     add("--nel-temperature", type=float, metavar="T", help="sampling temperature")
     add("--nel-max-tokens", type=int, metavar="N", help="max tokens per response")
-    add("--nel-seed", type=int, metavar="N", help="sampling seed (repeat k sends seed + k)")
-    add("--nel-output", metavar="DIR", help="results folder (default: output.dir, nel-results)")
-    add("--nel-resume", action="store_true", help="continue a run in a non-empty results folder")
+    add(
+        "--nel-seed",
+        type=int,
+        metavar="N",
+        help="sampling seed (repeat k sends seed + k)",
+    )
+    add(
+        "--nel-output",
+        metavar="DIR",
+        help="results folder (default: output.dir, nel-results)",
+    )
+    add(
+        "--nel-resume",
+        action="store_true",
+        help="continue a run in a non-empty results folder",
+    )
     add("--nel-overwrite", action="store_true", help="replace an earlier run's results")
-    add("--nel-override", action="append", default=[], metavar="KEY.PATH=VALUE",
-        help="override one config value (repeatable), e.g. benchmarks.0.repeats=4")
-    add("--nel-no-preflight", action="store_true", help="skip the endpoint check before items run")
-    add("--nel-progress-interval", type=float, default=15.0, metavar="SECONDS",
-        help="print a progress line this often on long runs (0: never)")
+    add(
+        "--nel-override",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override one config value (repeatable), e.g. benchmarks.0.repeats=4",
+    )
+    add(
+        "--nel-no-preflight",
+        action="store_true",
+        help="skip the endpoint check before items run",
+    )
+    add(
+        "--nel-progress-interval",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="print a progress line this often on long runs (0: never)",
+    )
 
 
 def is_active(config: pytest.Config) -> bool:
@@ -102,8 +151,12 @@ def _quick_overrides(config: pytest.Config, with_file: bool) -> list[str]:
         if value is not None:
             out.append(f"__all_benchmarks__.{key}={_yaml_scalar(value)}")
     if with_file:
-        for key, name in (("url", "nel_model_url"), ("model", "nel_model_id"),
-                          ("api_key", "nel_api_key"), ("protocol", "nel_protocol")):
+        for key, name in (
+            ("url", "nel_model_url"),
+            ("model", "nel_model_id"),
+            ("api_key", "nel_api_key"),
+            ("protocol", "nel_protocol"),
+        ):
             if opt(name):
                 out.append(f"__all_services__.{key}={_yaml_scalar(opt(name))}")
     if opt("nel_output"):
@@ -123,6 +176,8 @@ def _select_benchmarks(cfg: NelConfig, names: list[str]) -> NelConfig:
     known = [b.name for b in cfg.benchmarks]
     missing = [n for n in names if n not in known]
     if missing:
-        raise ConfigError(f"--nel-bench {', '.join(missing)}: not in the config; it has: {known}")
+        raise ConfigError(
+            f"--nel-bench {', '.join(missing)}: not in the config; it has: {known}"
+        )
     chosen = [b for b in cfg.benchmarks if b.name in names]
     return cfg.model_copy(update={"benchmarks": chosen})

@@ -17,8 +17,6 @@ from pytest_nel import options
 from pytest_nel.exceptions import NelUsageError
 
 
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Declare the ``--nel-*`` options."""
     options.pytest_addoption(parser)
@@ -44,7 +42,12 @@ def _capture_chosen(args: list[str]) -> bool:
     for arg in args:
         if arg.startswith("--capture") or arg == "-s":
             return True
-        if arg.startswith("-") and not arg.startswith("--") and arg[1:].isalpha() and "s" in arg:
+        if (
+            arg.startswith("-")
+            and not arg.startswith("--")
+            and arg[1:].isalpha()
+            and "s" in arg
+        ):
             return True
     return False
 
@@ -52,7 +55,9 @@ def _capture_chosen(args: list[str]) -> bool:
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Build the evaluation run when ``--nel-config`` or ``--nel-bench`` is given."""
-    config.addinivalue_line("markers", "nel: an evaluation sample collected by pytest-nel")
+    config.addinivalue_line(
+        "markers", "nel: an evaluation sample collected by pytest-nel"
+    )
     if not options.is_active(config):
         return
     from pytest_nel.run import build_run
@@ -63,8 +68,12 @@ def pytest_configure(config: pytest.Config) -> None:
         base_dir = Path(config.getoption("nel_config") or ".").resolve()
         base_dir = base_dir.parent if base_dir.is_file() else Path.cwd()
         mirror = os.environ.get("NEL_DATASETS_DIR")
-        run = build_run(cfg, base_dir=base_dir, resume=config.getoption("nel_resume"),
-                        mirror_dir=Path(mirror) if mirror else None)
+        run = build_run(
+            cfg,
+            base_dir=base_dir,
+            resume=config.getoption("nel_resume"),
+            mirror_dir=Path(mirror) if mirror else None,
+        )
         session = NelSession(config, run, overwrite=config.getoption("nel_overwrite"))
     except NelUsageError as exc:
         raise pytest.UsageError(f"nel: {exc}") from None

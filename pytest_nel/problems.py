@@ -25,13 +25,18 @@ class Problem:
     category: str | None
 
 
-def load_problems(spec: BenchmarkSpec, cfg: BenchmarkConfig,
-                  mirror_dir: Path | None) -> tuple[LoadedDataset, list[Problem]]:
+def load_problems(
+    spec: BenchmarkSpec, cfg: BenchmarkConfig, mirror_dir: Path | None
+) -> tuple[LoadedDataset, list[Problem]]:
     """Load the dataset, shuffle it with the seed and cut it to ``max_problems``."""
     data = load_dataset(spec.dataset, base_dir=spec.base_dir, mirror_dir=mirror_dir)
     if not data.rows:
         raise DatasetError(f"dataset {spec.dataset!r} is empty")
-    rows = [_mapped(r, spec.field_mapping) for r in data.rows] if spec.field_mapping else data.rows
+    rows = (
+        [_mapped(r, spec.field_mapping) for r in data.rows]
+        if spec.field_mapping
+        else data.rows
+    )
     _check_fields(spec, rows[0])
     order = list(range(len(rows)))
     if cfg.shuffle_seed is not None:
@@ -54,7 +59,11 @@ def _mapped(row: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
 
 def _check_fields(spec: BenchmarkSpec, row: dict[str, Any]) -> None:
     fields = sorted(row)
-    if spec.target is None and spec.target_field is not None and spec.target_field not in row:
+    if (
+        spec.target is None
+        and spec.target_field is not None
+        and spec.target_field not in row
+    ):
         raise DatasetError(
             f"benchmark {spec.name}: target_field {spec.target_field!r} is not a column of "
             f"{spec.dataset!r}; columns: {fields}"
@@ -74,7 +83,9 @@ def _check_fields(spec: BenchmarkSpec, row: dict[str, Any]) -> None:
             ) from None
 
 
-def render_prompt(spec: BenchmarkSpec, row: dict[str, Any]) -> str | list[dict[str, Any]]:
+def render_prompt(
+    spec: BenchmarkSpec, row: dict[str, Any]
+) -> str | list[dict[str, Any]]:
     """The user prompt (or chat messages) for one row."""
     prompt = spec.prompt
     if callable(prompt):
@@ -92,6 +103,8 @@ def _jinja(template: str) -> Any:
     if compiled is None:
         import jinja2
 
-        env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+        env = jinja2.Environment(
+            undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+        )
         compiled = _JINJA_CACHE[template] = env.from_string(template)
     return compiled

@@ -98,7 +98,9 @@ def result_files(bench_dir: Path) -> list[Path]:
     return [bench_dir / RESULTS, *sorted(bench_dir.glob(PART_GLOB))]
 
 
-def latest_records(records: Iterable[dict[str, Any]]) -> dict[tuple[int, int], dict[str, Any]]:
+def latest_records(
+    records: Iterable[dict[str, Any]],
+) -> dict[tuple[int, int], dict[str, Any]]:
     """The last record per (problem_idx, repeat)."""
     latest: dict[tuple[int, int], dict[str, Any]] = {}
     for record in records:
@@ -129,7 +131,9 @@ def merge_parts(bench_dir: Path) -> int:
     return moved
 
 
-def fingerprint_diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+def fingerprint_diff(
+    old: dict[str, Any], new: dict[str, Any], prefix: str = ""
+) -> list[str]:
     """Human-readable differences between two fingerprints (``key: old -> new``)."""
     changes = []
     for key in sorted(set(old) | set(new)):

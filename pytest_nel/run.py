@@ -104,8 +104,9 @@ class NelRun:
         raise KeyError(name)
 
 
-def build_run(config: NelConfig, *, base_dir: Path, resume: bool,
-              mirror_dir: Path | None) -> NelRun:
+def build_run(
+    config: NelConfig, *, base_dir: Path, resume: bool, mirror_dir: Path | None
+) -> NelRun:
     """Resolve every benchmark of ``config`` (names, services, prompts, folders)."""
     output = Path(config.output.dir).expanduser()
     if not output.is_absolute():
@@ -122,8 +123,13 @@ def build_run(config: NelConfig, *, base_dir: Path, resume: bool,
     return NelRun(config, output, benches, resume, mirror_dir)
 
 
-def _bench_run(spec: BenchmarkSpec, cfg: BenchmarkConfig, service_name: str,
-               service: ServiceConfig, output: Path) -> BenchmarkRun:
+def _bench_run(
+    spec: BenchmarkSpec,
+    cfg: BenchmarkConfig,
+    service_name: str,
+    service: ServiceConfig,
+    output: Path,
+) -> BenchmarkRun:
     protocol = service.protocol
     if spec.endpoint_type == "chat":
         protocol = "chat_completions"
@@ -137,7 +143,8 @@ def _bench_run(spec: BenchmarkSpec, cfg: BenchmarkConfig, service_name: str,
         service=service,
         dir=output / spec.name,
         generation=service.generation.merged(cfg.solver.generation),
-        system_prompt=cfg.solver.system_prompt if cfg.solver.system_prompt is not None
+        system_prompt=cfg.solver.system_prompt
+        if cfg.solver.system_prompt is not None
         else spec.system_prompt,
         protocol=protocol,
     )
@@ -151,6 +158,7 @@ def api_endpoint(service: ServiceConfig) -> str | None:
 
 
 # ---------------------------------------------------------------------- output folder
+
 
 def prepare_output(run: NelRun, *, overwrite: bool) -> None:
     """Check the output folder against --resume/--overwrite and mark it as ours.
@@ -176,7 +184,11 @@ def prepare_output(run: NelRun, *, overwrite: bool) -> None:
             )
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    marker = {"tool": "pytest-nel", "version": package_version(), "started": run.started}
+    marker = {
+        "tool": "pytest-nel",
+        "version": package_version(),
+        "started": run.started,
+    }
     (out / RUN_MARKER).write_text(json.dumps(marker) + "\n", encoding="utf-8")
 
 
@@ -189,12 +201,15 @@ def check_resume(bench: BenchmarkRun, fingerprint: dict[str, Any]) -> None:
     path = bench.dir / FINGERPRINT
     if not path.is_file():
         if (bench.dir / RESULTS).is_file():
-            raise OutputDirError(f"--resume: {bench.dir} has results but no {FINGERPRINT}")
+            raise OutputDirError(
+                f"--resume: {bench.dir} has results but no {FINGERPRINT}"
+            )
         return
     stored = json.loads(path.read_text(encoding="utf-8"))
     keys = ("task", "model")
-    changes = fingerprint_diff({k: stored.get(k) for k in keys},
-                               {k: fingerprint.get(k) for k in keys})
+    changes = fingerprint_diff(
+        {k: stored.get(k) for k in keys}, {k: fingerprint.get(k) for k in keys}
+    )
     if changes:
         raise OutputDirError(
             f"--resume refused for {bench.name}: the run's fingerprint changed:\n  "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +25,14 @@ PROPERTY_LIMIT = 200
 class Sampler:
     """Owns this process's engine and results writers; evaluates items one by one."""
 
-    def __init__(self, run: NelRun, engine: Engine, *, worker_id: str | None,
-                 share: tuple[int, int]) -> None:
+    def __init__(
+        self,
+        run: NelRun,
+        engine: Engine,
+        *,
+        worker_id: str | None,
+        share: tuple[int, int],
+    ) -> None:
         self.run = run
         self.worker_id = worker_id
         self.writers: dict[str, ResultsWriter] = {}
@@ -39,7 +44,9 @@ class Sampler:
     def request(bench: BenchmarkRun, problem: Problem, repeat: int) -> Request:
         """The engine request that generates one sample."""
         key = f"{bench.name}::{problem.idx}-r{repeat}"
-        task = SolveTask(bench.name, problem.idx, repeat, render_prompt(bench.spec, problem.row))
+        task = SolveTask(
+            bench.name, problem.idx, repeat, render_prompt(bench.spec, problem.row)
+        )
         return Request(key, bench.name, task)
 
     def evaluate(self, item: EvalItem) -> None:
@@ -52,7 +59,9 @@ class Sampler:
             self._fail(item, exc)
             return
         try:
-            score = normalize_score(item.bench.spec.scorer(self._scorer_input(item, generation)))
+            score = normalize_score(
+                item.bench.spec.scorer(self._scorer_input(item, generation))
+            )
         except Exception as exc:  # noqa: BLE001 - a scorer bug is its own error category
             error = ScorerError(f"scorer raised {type(exc).__name__}: {exc}")
             self._record(item, generation, error=error)
@@ -69,9 +78,13 @@ class Sampler:
     def _scorer_input(self, item: EvalItem, generation: Generation) -> ScorerInput:
         problem = item.problem
         return ScorerInput(
-            response=generation.text, target=item.bench.spec.target_of(problem.row),
-            metadata=problem.row, finish_reason=generation.finish_reason,
-            problem_idx=problem.idx, repeat=item.repeat, config=item.bench.config.params,
+            response=generation.text,
+            target=item.bench.spec.target_of(problem.row),
+            metadata=problem.row,
+            finish_reason=generation.finish_reason,
+            problem_idx=problem.idx,
+            repeat=item.repeat,
+            config=item.bench.config.params,
         )
 
     def _fail(self, item: EvalItem, exc: SampleError) -> None:
@@ -84,26 +97,40 @@ class Sampler:
             pytest.xfail(f"[{exc.category}] {exc}")
         raise exc
 
-    def _record(self, item: EvalItem, generation: Generation | None, *, score: Any = None,
-                error: SampleError | None = None) -> dict[str, Any]:
+    def _record(
+        self,
+        item: EvalItem,
+        generation: Generation | None,
+        *,
+        score: Any = None,
+        error: SampleError | None = None,
+    ) -> dict[str, Any]:
         bench, problem = item.bench, item.problem
         target = bench.spec.target_of(problem.row)
         record: dict[str, Any] = {
-            "schema_version": SCHEMA_VERSION, "benchmark": bench.name,
-            "problem_idx": problem.idx, "problem_id": problem.id, "repeat": item.repeat,
+            "schema_version": SCHEMA_VERSION,
+            "benchmark": bench.name,
+            "problem_idx": problem.idx,
+            "problem_id": problem.id,
+            "repeat": item.repeat,
             "category": problem.category,
             "status": "error" if error is not None else "scored",
             "reward": None if score is None else score.reward,
             "unparsed": bool(score is not None and score.unparsed),
-            "truncated": generation is not None and generation.finish_reason == "length",
+            "truncated": generation is not None
+            and generation.finish_reason == "length",
             "expected_answer": None if target is None else str(target),
             "extracted_answer": None if score is None else score.extracted,
             "model_response": None if generation is None else generation.text,
             "reasoning": None if generation is None else generation.reasoning,
             "scoring_details": {} if score is None else score.details,
-            "error": None if error is None else {"category": error.category, "message": str(error)},
+            "error": None
+            if error is None
+            else {"category": error.category, "message": str(error)},
             "tokens": _tokens(generation),
-            "latency_ms": None if generation is None else round(generation.latency_ms, 2),
+            "latency_ms": None
+            if generation is None
+            else round(generation.latency_ms, 2),
             "finish_reason": None if generation is None else generation.finish_reason,
             "time": time.time(),
         }
@@ -113,7 +140,11 @@ class Sampler:
     def _writer(self, bench: BenchmarkRun) -> ResultsWriter:
         writer = self.writers.get(bench.name)
         if writer is None:
-            name = RESULTS if self.worker_id is None else f"results.part-{self.worker_id}.jsonl"
+            name = (
+                RESULTS
+                if self.worker_id is None
+                else f"results.part-{self.worker_id}.jsonl"
+            )
             writer = self.writers[bench.name] = ResultsWriter(bench.dir / name)
         return writer
 
@@ -148,15 +179,20 @@ def _share(total: int, share: tuple[int, int]) -> int:
     return max(1, base + (1 if index < rest else 0))
 
 
-def _solver_setup(run: NelRun, bench: BenchmarkRun, share: tuple[int, int]) -> SolverSetup:
+def _solver_setup(
+    run: NelRun, bench: BenchmarkRun, share: tuple[int, int]
+) -> SolverSetup:
     service = bench.service
     key = getattr(service, "api_key", None)
     return SolverSetup(
         endpoint=endpoint_url(run.endpoints[bench.service_name], bench.protocol),
         api_key=key.get_secret_value() if key else None,
-        model=service.model, protocol=bench.protocol,
-        params=bench.generation.request_params(), system_prompt=bench.system_prompt,
-        max_retries=service.max_retries, request_timeout=service.request_timeout,
+        model=service.model,
+        protocol=bench.protocol,
+        params=bench.generation.request_params(),
+        system_prompt=bench.system_prompt,
+        max_retries=service.max_retries,
+        request_timeout=service.request_timeout,
         limit=_share(bench.config.max_concurrent, share),
     )
 

@@ -64,15 +64,28 @@ class ManagedLlamaCpp:
             )
         model = gguf_path(self.cfg.model)
         port = free_port()
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model),
-               "--model_alias", self.cfg.model if self.cfg.model == "smollm2" else model.stem,
-               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(self.cfg.n_ctx)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model),
+            "--model_alias",
+            self.cfg.model if self.cfg.model == "smollm2" else model.stem,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            str(self.cfg.n_ctx),
+        ]
         if self.cfg.n_threads:
             cmd += ["--n_threads", str(self.cfg.n_threads)]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
         self.base_url = f"http://127.0.0.1:{port}/v1"
         self._wait_ready()
         return self.base_url
@@ -84,7 +97,9 @@ class ManagedLlamaCpp:
                 assert self.proc is not None
                 if self.proc.poll() is not None:
                     tail = self.log_path.read_text(errors="replace")[-800:]
-                    raise EndpointError(f"service {self.name}: llama.cpp server exited:\n{tail}")
+                    raise EndpointError(
+                        f"service {self.name}: llama.cpp server exited:\n{tail}"
+                    )
                 try:
                     if client.get(self.base_url + "/models").status_code == 200:
                         return
@@ -110,8 +125,9 @@ class ManagedLlamaCpp:
             proc.wait()
 
 
-def preflight(endpoint: str, *, model: str, protocol: str, api_key: str | None,
-              timeout: float) -> None:
+def preflight(
+    endpoint: str, *, model: str, protocol: str, api_key: str | None, timeout: float
+) -> None:
     """Send one tiny request to an endpoint before any item runs.
 
     Raises:
@@ -146,8 +162,11 @@ def preflight(endpoint: str, *, model: str, protocol: str, api_key: str | None,
 def _check_preflight_response(endpoint: str, response: httpx.Response) -> None:
     status = response.status_code
     if status != 200:
-        hint = {401: " (check the API key)", 403: " (check the API key)",
-                404: " (check the URL path and the model id)"}.get(status, "")
+        hint = {
+            401: " (check the API key)",
+            403: " (check the API key)",
+            404: " (check the URL path and the model id)",
+        }.get(status, "")
         raise EndpointError(
             f"endpoint {endpoint} answered HTTP {status}{hint}: {response.text[:300]!r}"
         )

@@ -17,8 +17,9 @@ import yaml
 
 from pytest_nel.collection import BenchmarkCollector, EvalItem
 from pytest_nel.config import redacted
-from pytest_nel.exceptions import NelUsageError
 from pytest_nel.distribution import make_static_scheduler, shard_of_items, worker_index
+from pytest_nel.engine import Engine
+from pytest_nel.exceptions import NelUsageError
 from pytest_nel.problems import load_problems
 from pytest_nel.results import (
     FINGERPRINT,
@@ -30,10 +31,9 @@ from pytest_nel.results import (
     write_json_atomic,
 )
 from pytest_nel.run import NelRun, api_endpoint, check_resume, prepare_output
-from pytest_nel.engine import Engine
 from pytest_nel.sampler import Sampler
-from pytest_nel.terminal import Progress
 from pytest_nel.services import ManagedLlamaCpp, preflight
+from pytest_nel.terminal import Progress
 
 RUN_KEY = pytest.StashKey[NelRun]()
 SAMPLER_KEY = pytest.StashKey[Sampler]()
@@ -72,8 +72,11 @@ class NelSession:
         if run.resume:
             for bench in run.benchmarks:
                 records = read_records(result_files(bench.dir)).records
-                bench.done = {k for k, r in latest_records(records).items()
-                              if r.get("status") == "scored"}
+                bench.done = {
+                    k
+                    for k, r in latest_records(records).items()
+                    if r.get("status") == "scored"
+                }
 
     @property
     def is_controller(self) -> bool:
@@ -126,7 +129,8 @@ class NelSession:
         from pytest_nel.config import endpoint_url
 
         return api_endpoint(bench.service) or endpoint_url(
-            self.run.endpoints.get(bench.service_name, ""), bench.protocol)
+            self.run.endpoints.get(bench.service_name, ""), bench.protocol
+        )
 
     def _preflight(self) -> None:
         checked: set[str] = set()
@@ -136,14 +140,19 @@ class NelSession:
                 continue
             checked.add(endpoint)
             key = getattr(bench.service, "api_key", None)
-            preflight(endpoint, model=bench.service.model, protocol=bench.protocol,
-                      api_key=key.get_secret_value() if key else None,
-                      timeout=min(bench.service.request_timeout, 60.0))
+            preflight(
+                endpoint,
+                model=bench.service.model,
+                protocol=bench.protocol,
+                api_key=key.get_secret_value() if key else None,
+                timeout=min(bench.service.request_timeout, 60.0),
+            )
 
     def _write_config(self) -> None:
         path = self.run.output / "config.yaml"
-        path.write_text(yaml.safe_dump(redacted(self.run.config), sort_keys=False),
-                        encoding="utf-8")
+        path.write_text(
+            yaml.safe_dump(redacted(self.run.config), sort_keys=False), encoding="utf-8"
+        )
 
     # ------------------------------------------------------------------ collection
     @pytest.hookimpl(wrapper=True)
@@ -158,20 +167,29 @@ class NelSession:
 
     def _collectors(self, session: pytest.Session) -> list[BenchmarkCollector]:
         return [
-            BenchmarkCollector.from_parent(session, name=b.name, nodeid=b.name, bench=b,
-                                           problems=self.problems[b.name])
+            BenchmarkCollector.from_parent(
+                session,
+                name=b.name,
+                nodeid=b.name,
+                bench=b,
+                problems=self.problems[b.name],
+            )
             for b in self.run.benchmarks
         ]
 
     @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(self, config: pytest.Config,
-                                      items: list[pytest.Item]) -> None:
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
         """With --resume, leave out samples that are already scored."""
         if not self.run.resume:
             return
         keep, done = [], []
         for item in items:
-            if isinstance(item, EvalItem) and (item.problem.idx, item.repeat) in item.bench.done:
+            if (
+                isinstance(item, EvalItem)
+                and (item.problem.idx, item.repeat) in item.bench.done
+            ):
                 done.append(item)
             else:
                 keep.append(item)
@@ -186,7 +204,9 @@ class NelSession:
         sampler = self.config.stash.get(SAMPLER_KEY, None)
         if sampler is not None:
             items = self._my_items(session.items)
-            sampler.engine.submit([sampler.request(i.bench, i.problem, i.repeat) for i in items])
+            sampler.engine.submit(
+                [sampler.request(i.bench, i.problem, i.repeat) for i in items]
+            )
 
     def _runs_items(self, session: pytest.Session) -> bool:
         del session
@@ -197,8 +217,12 @@ class NelSession:
         engine, self.engine = self.engine, None
         if engine is None:
             return
-        sampler = Sampler(self.run, engine, worker_id=self.worker_id,
-                          share=(worker_index(self.worker_id or "gw0"), self.worker_count))
+        sampler = Sampler(
+            self.run,
+            engine,
+            worker_id=self.worker_id,
+            share=(worker_index(self.worker_id or "gw0"), self.worker_count),
+        )
         self.config.stash[SAMPLER_KEY] = sampler
 
     def _my_items(self, items: list[pytest.Item]) -> list[EvalItem]:
@@ -217,14 +241,16 @@ class NelSession:
             sampler.close()
         if self.is_worker or self.config.getoption("collectonly"):
             return
-        interrupted = session.shouldstop or session.shouldfail or session.exitstatus in (2, 3)
+        interrupted = (
+            session.shouldstop or session.shouldfail or session.exitstatus in (2, 3)
+        )
         summaries: dict[str, dict[str, Any]] = {}
         for bench in self.run.benchmarks:
             merge_parts(bench.dir)
             summaries[bench.name] = self._summarize(bench, complete=not interrupted)
         self.config.stash[SUMMARIES_KEY] = summaries
-        from pytest_nel.verdicts import emit_error_budget_items
         from pytest_nel.reports import write_reports
+        from pytest_nel.verdicts import emit_error_budget_items
 
         emit_error_budget_items(session, self.run, summaries)
         write_reports(self.run.output, summaries, self.run.config.output.report_formats)
@@ -234,34 +260,51 @@ class NelSession:
         now = time.time()
         fresh = sum(1 for r in read.records if r.get("time", 0) >= self.session_start)
         wall = now - self.session_start
-        fingerprint = json.loads((bench.dir / FINGERPRINT).read_text(encoding="utf-8")) \
-            if (bench.dir / FINGERPRINT).is_file() else bench.fingerprint(None)
+        fingerprint = (
+            json.loads((bench.dir / FINGERPRINT).read_text(encoding="utf-8"))
+            if (bench.dir / FINGERPRINT).is_file()
+            else bench.fingerprint(None)
+        )
         run_info = {
-            "complete": complete, "bad_lines": read.bad_lines,
-            "wall_s": round(wall, 3), "samples_this_session": fresh,
+            "complete": complete,
+            "bad_lines": read.bad_lines,
+            "wall_s": round(wall, 3),
+            "samples_this_session": fresh,
             "samples_per_s": round(fresh / wall, 2) if wall > 0 else None,
             "planned_samples": len(self.problems[bench.name]) * bench.config.repeats,
         }
         from pytest_nel.summary import summarize
 
-        summary = summarize(read.records, benchmark=bench.name, binary=bench.spec.binary,
-                            repeats=bench.config.repeats, fingerprint=fingerprint,
-                            run_info=run_info)
+        summary = summarize(
+            read.records,
+            benchmark=bench.name,
+            binary=bench.spec.binary,
+            repeats=bench.config.repeats,
+            fingerprint=fingerprint,
+            run_info=run_info,
+        )
         write_json_atomic(bench.dir / SUMMARY, summary)
         return summary
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Feed the progress line (in the process that reports: single or controller)."""
-        if self.is_worker or report.when != "call" and not (report.when == "setup"
-                                                            and report.failed):
+        if (
+            self.is_worker
+            or report.when != "call"
+            and not (report.when == "setup" and report.failed)
+        ):
             return
         if self.progress is None:
             reporter = self.config.pluginmanager.get_plugin("terminalreporter")
             if reporter is None:
                 return
-            total = sum(len(self.problems[b.name]) * b.config.repeats for b in self.run.benchmarks)
-            self.progress = Progress(reporter, total,
-                                     self.config.getoption("nel_progress_interval"))
+            total = sum(
+                len(self.problems[b.name]) * b.config.repeats
+                for b in self.run.benchmarks
+            )
+            self.progress = Progress(
+                reporter, total, self.config.getoption("nel_progress_interval")
+            )
         self.progress.update(report)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

@@ -16,25 +16,37 @@ from pytest_nel.results import SCHEMA_VERSION, latest_records
 from pytest_nel.stats import category_metrics, compute_metrics
 
 
-def summarize(records: list[dict[str, Any]], *, benchmark: str, binary: bool, repeats: int,
-              fingerprint: dict[str, Any], run_info: dict[str, Any]) -> dict[str, Any]:
+def summarize(
+    records: list[dict[str, Any]],
+    *,
+    benchmark: str,
+    binary: bool,
+    repeats: int,
+    fingerprint: dict[str, Any],
+    run_info: dict[str, Any],
+) -> dict[str, Any]:
     """Build the summary of one benchmark from its records."""
     latest = latest_records(records)
     samples = list(latest.values())
     scored = [r for r in samples if r.get("status") == "scored"]
     errors = [r for r in samples if r.get("status") != "scored"]
     by_problem: dict[int, list[float]] = defaultdict(list)
-    by_category: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    by_category: dict[str, dict[int, list[float]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
     for r in scored:
         by_problem[int(r["problem_idx"])].append(float(r["reward"]))
         if r.get("category") is not None:
-            by_category[str(r["category"])][int(r["problem_idx"])].append(float(r["reward"]))
+            by_category[str(r["category"])][int(r["problem_idx"])].append(
+                float(r["reward"])
+            )
     # Problems in index order: the bootstrap's result must not depend on record order.
     rewards = [by_problem[k] for k in sorted(by_problem)]
     metrics = compute_metrics(rewards, binary=binary, repeats=repeats)
     categories = category_metrics(
         {c: [p[k] for k in sorted(p)] for c, p in sorted(by_category.items())},
-        binary=binary, repeats=repeats,
+        binary=binary,
+        repeats=repeats,
     )
     problems = {int(r["problem_idx"]) for r in samples}
     return {
@@ -52,7 +64,9 @@ def summarize(records: list[dict[str, Any]], *, benchmark: str, binary: bool, re
         "repeats": repeats,
         "rewards": "binary" if binary else "continuous",
         "metrics": {name: m.to_dict() for name, m in metrics.items()},
-        "categories": {c: {n: m.to_dict() for n, m in ms.items()} for c, ms in categories.items()},
+        "categories": {
+            c: {n: m.to_dict() for n, m in ms.items()} for c, ms in categories.items()
+        },
         "errors_by_category": _count_errors(errors),
         "tokens": _token_totals(samples),
         "latency_ms": _latency(samples),
@@ -90,9 +104,15 @@ def _token_totals(samples: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def _latency(samples: list[dict[str, Any]]) -> dict[str, float]:
-    values = np.array([r["latency_ms"] for r in samples if r.get("latency_ms") is not None])
+    values = np.array(
+        [r["latency_ms"] for r in samples if r.get("latency_ms") is not None]
+    )
     if values.size == 0:
         return {}
     p50, p95, p99 = np.percentile(values, [50, 95, 99])
-    return {"mean": round(float(values.mean()), 2), "p50": round(float(p50), 2),
-            "p95": round(float(p95), 2), "p99": round(float(p99), 2)}
+    return {
+        "mean": round(float(values.mean()), 2),
+        "p50": round(float(p50), 2),
+        "p95": round(float(p95), 2),
+        "p99": round(float(p99), 2),
+    }

@@ -8,8 +8,19 @@ from typing import Any
 
 from pytest_nel.summary import headline
 
-HEADER = ("benchmark", "metric", "score", "95% CI", "problems", "samples", "errors",
-          "unparsed", "tokens", "wall s", "samples/s")
+HEADER = (
+    "benchmark",
+    "metric",
+    "score",
+    "95% CI",
+    "problems",
+    "samples",
+    "errors",
+    "unparsed",
+    "tokens",
+    "wall s",
+    "samples/s",
+)
 
 
 def table_rows(summaries: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
@@ -26,21 +37,35 @@ def table_rows(summaries: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
         tokens = s.get("tokens", {})
         total_tokens = tokens.get("prompt", 0) + tokens.get("completion", 0)
         rate = run.get("samples_per_s")
-        out.append((name + ("" if s.get("complete", True) else " (partial)"), metric, score,
-                    ci, str(counts["problems"]), str(counts["samples"]), str(counts["errors"]),
-                    str(counts["unparsed"]), str(total_tokens), f"{run.get('wall_s', 0):.1f}",
-                    "-" if rate is None else f"{rate:.1f}"))
+        out.append(
+            (
+                name + ("" if s.get("complete", True) else " (partial)"),
+                metric,
+                score,
+                ci,
+                str(counts["problems"]),
+                str(counts["samples"]),
+                str(counts["errors"]),
+                str(counts["unparsed"]),
+                str(total_tokens),
+                f"{run.get('wall_s', 0):.1f}",
+                "-" if rate is None else f"{rate:.1f}",
+            )
+        )
     return out
 
 
-def write_summary_table(reporter: Any, summaries: dict[str, dict[str, Any]],
-                        output: Path) -> None:
+def write_summary_table(
+    reporter: Any, summaries: dict[str, dict[str, Any]], output: Path
+) -> None:
     """Write the table with pytest's terminal writer."""
     data = [HEADER, *table_rows(summaries)]
     widths = [max(len(row[i]) for row in data) for i in range(len(HEADER))]
     reporter.write_sep("=", "nel evaluation summary")
     for n, row in enumerate(data):
-        reporter.write_line("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+        reporter.write_line(
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+        )
         if n == 0:
             reporter.write_line("  ".join("-" * w for w in widths))
     reporter.write_line(f"results: {output}")
@@ -80,6 +105,8 @@ class Progress:
         rate = self.done / elapsed
         eta = (self.total - self.done) / rate if rate > 0 else float("inf")
         mean = f"{self.reward / self.scored:.3f}" if self.scored else "-"
-        return (f"[nel] {self.done}/{self.total} samples ({self.done / max(self.total, 1):.0%}), "
-                f"{rate:.1f}/s, mean reward so far {mean}, {self.errors} errors, "
-                f"ETA {eta:.0f}s")
+        return (
+            f"[nel] {self.done}/{self.total} samples ({self.done / max(self.total, 1):.0%}), "
+            f"{rate:.1f}/s, mean reward so far {mean}, {self.errors} errors, "
+            f"ETA {eta:.0f}s"
+        )

@@ -14,15 +14,26 @@ import pytest
 from pytest_nel.run import NelRun
 
 
-def emit_report(session: pytest.Session, nodeid: str, *, passed: bool, message: str,
-                properties: list[tuple[str, object]]) -> None:
+def emit_report(
+    session: pytest.Session,
+    nodeid: str,
+    *,
+    passed: bool,
+    message: str,
+    properties: list[tuple[str, object]],
+) -> None:
     """Report one synthetic item through pytest's hooks (terminal, JUnit, exit status)."""
     hook = session.config.hook
     location = (nodeid.split("::")[0], None, nodeid)
     hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
     report = pytest.TestReport(
-        nodeid=nodeid, location=location, keywords={}, outcome="passed" if passed else "failed",
-        longrepr=None if passed else message, when="call", user_properties=properties,
+        nodeid=nodeid,
+        location=location,
+        keywords={},
+        outcome="passed" if passed else "failed",
+        longrepr=None if passed else message,
+        when="call",
+        user_properties=properties,
     )
     hook.pytest_runtest_logreport(report=report)
     hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
@@ -30,8 +41,9 @@ def emit_report(session: pytest.Session, nodeid: str, *, passed: bool, message: 
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def emit_error_budget_items(session: pytest.Session, run: NelRun,
-                            summaries: dict[str, dict[str, Any]]) -> None:
+def emit_error_budget_items(
+    session: pytest.Session, run: NelRun, summaries: dict[str, dict[str, Any]]
+) -> None:
     """One ``<benchmark>::error-budget`` item per benchmark that sets ``error_budget``."""
     for bench in run.benchmarks:
         budget = bench.config.error_budget
@@ -42,8 +54,19 @@ def emit_error_budget_items(session: pytest.Session, run: NelRun,
         samples, errors = counts["samples"], counts["errors"]
         rate = errors / samples if samples else 0.0
         passed = rate <= budget
-        message = (f"error rate {errors}/{samples} = {rate:.1%} "
-                   f"{'within' if passed else 'exceeds'} the error budget {budget:.1%}")
-        emit_report(session, f"{bench.name}::error-budget", passed=passed, message=message,
-                    properties=[("errors", errors), ("samples", samples),
-                                ("error_rate", round(rate, 6)), ("error_budget", budget)])
+        message = (
+            f"error rate {errors}/{samples} = {rate:.1%} "
+            f"{'within' if passed else 'exceeds'} the error budget {budget:.1%}"
+        )
+        emit_report(
+            session,
+            f"{bench.name}::error-budget",
+            passed=passed,
+            message=message,
+            properties=[
+                ("errors", errors),
+                ("samples", samples),
+                ("error_rate", round(rate, 6)),
+                ("error_budget", budget),
+            ],
+        )

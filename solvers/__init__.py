@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from pytest_nel.solvers.protocol import Generation, SolveTask, Solver, TokenUsage
+from pytest_nel.solvers.protocol import Generation, Solver, SolveTask, TokenUsage
 
 __all__ = ["Generation", "SolveTask", "Solver", "TokenUsage"]

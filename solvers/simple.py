@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from pytest_nel.solvers.protocol import Generation, SolveTask, TokenUsage
+
 from pytest_nel.client import ModelClient
 from pytest_nel.exceptions import ModelError
-from pytest_nel.solvers.protocol import Generation, SolveTask, TokenUsage
 
 
 class SimpleSolver:
@@ -16,8 +17,15 @@ class SimpleSolver:
     When a seed is set, repeat ``k`` sends ``seed + k`` so that repeats are distinct samples.
     """
 
-    def __init__(self, client: ModelClient, *, model: str, protocol: str,
-                 params: dict[str, Any], system_prompt: str | None) -> None:
+    def __init__(
+        self,
+        client: ModelClient,
+        *,
+        model: str,
+        protocol: str,
+        params: dict[str, Any],
+        system_prompt: str | None,
+    ) -> None:
         self.client = client
         self.model = model
         self.protocol = protocol
@@ -32,15 +40,21 @@ class SimpleSolver:
                 messages = list(task.prompt)
             else:
                 messages = [{"role": "user", "content": task.prompt}]
-            if self.system_prompt and not any(m.get("role") == "system" for m in messages):
+            if self.system_prompt and not any(
+                m.get("role") == "system" for m in messages
+            ):
                 messages.insert(0, {"role": "system", "content": self.system_prompt})
             body["messages"] = messages
         else:
             if isinstance(task.prompt, list):
-                raise ModelError("a completions endpoint needs a text prompt, not chat messages",
-                                 category="harness_error")
+                raise ModelError(
+                    "a completions endpoint needs a text prompt, not chat messages",
+                    category="harness_error",
+                )
             text = task.prompt
-            body["prompt"] = f"{self.system_prompt}\n\n{text}" if self.system_prompt else text
+            body["prompt"] = (
+                f"{self.system_prompt}\n\n{text}" if self.system_prompt else text
+            )
         body.update(self.params)
         if "seed" in self.params:
             body["seed"] = int(self.params["seed"]) + task.repeat
@@ -58,7 +72,9 @@ class SimpleSolver:
         await self.client.aclose()
 
 
-def parse_response(data: dict[str, Any], protocol: str, latency_ms: float, url: str) -> Generation:
+def parse_response(
+    data: dict[str, Any], protocol: str, latency_ms: float, url: str
+) -> Generation:
     """Read the first choice of an OpenAI-style response.
 
     Raises:

@@ -40,18 +40,25 @@ def write(tmp_path: Path, text: str, name: str = "c.yaml") -> Path:
 def test_full_config_and_generation_merge(tmp_path: Path) -> None:
     cfg = resolve_config(write(tmp_path, BASE), env={})
     bench = cfg.benchmarks[0]
-    assert bench.repeats == 2 and bench.shuffle_seed == 42 and bench.max_concurrent == 32
+    assert (
+        bench.repeats == 2 and bench.shuffle_seed == 42 and bench.max_concurrent == 32
+    )
     _, service = cfg.service_for(bench)
     merged = service.generation.merged(bench.solver.generation)
     assert merged.request_params() == {"temperature": 0.5, "max_tokens": 32, "seed": 1}
-    assert service.api_key is not None and service.api_key.get_secret_value() == "sk-default"
+    assert (
+        service.api_key is not None
+        and service.api_key.get_secret_value() == "sk-default"
+    )
 
 
 def test_env_interpolation_and_missing_variable(tmp_path: Path) -> None:
     cfg = resolve_config(write(tmp_path, BASE), env={"NEL_TEST_KEY": "sk-real"})
     key = cfg.services["local"].api_key
     assert key is not None and key.get_secret_value() == "sk-real"
-    with pytest.raises(ConfigError, match=r"services\.local\.url: environment variable \$\{NOPE\}"):
+    with pytest.raises(
+        ConfigError, match=r"services\.local\.url: environment variable \$\{NOPE\}"
+    ):
         interpolate({"services": {"local": {"url": "${NOPE}"}}}, {})
     assert interpolate({"a": "cost $$5 ${X:-}"}, {}) == {"a": "cost $5 "}
 
@@ -65,11 +72,20 @@ def test_unknown_key_names_its_path(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("benchmarks.0.repeats=0", r"benchmarks\[0\]\.repeats: .*greater than or equal to 1"),
-        ("services.local.protocol=grpc", r"protocol: .*'chat_completions' or 'completions'"),
+        (
+            "benchmarks.0.repeats=0",
+            r"benchmarks\[0\]\.repeats: .*greater than or equal to 1",
+        ),
+        (
+            "services.local.protocol=grpc",
+            r"protocol: .*'chat_completions' or 'completions'",
+        ),
         ("services.local.url=localhost:8000", r"url: .*http\(s\) URL"),
         ("cluster.type=slurm", r"cluster: unknown key"),
-        ("services.local.proxy.verbose=true", r"services\.local\.api\.proxy|proxy: unknown key"),
+        (
+            "services.local.proxy.verbose=true",
+            r"services\.local\.api\.proxy|proxy: unknown key",
+        ),
         ("benchmarks.0.solver.type=agent", r"solver\.type: .*'simple'"),
         ("output.report_formats=[pdf]", r"report_formats\[0\]: .*'markdown'"),
     ],
@@ -85,7 +101,9 @@ def test_overrides_by_index_and_by_name(tmp_path: Path) -> None:
         overrides=["benchmarks.gsm8k.max_problems=5", "benchmarks.0.shuffle_seed=null"],
         env={},
     )
-    assert cfg.benchmarks[0].max_problems == 5 and cfg.benchmarks[0].shuffle_seed is None
+    assert (
+        cfg.benchmarks[0].max_problems == 5 and cfg.benchmarks[0].shuffle_seed is None
+    )
     with pytest.raises(ConfigError, match="no list item named 'mmlu'"):
         apply_override({"benchmarks": [{"name": "gsm8k"}]}, "benchmarks.mmlu.repeats=2")
     with pytest.raises(ConfigError, match="expected key.path=value"):
@@ -114,12 +132,21 @@ def test_secrets_are_redacted(tmp_path: Path) -> None:
 
 
 def test_endpoint_url_accepts_base_and_full_urls() -> None:
-    assert endpoint_url("http://h:8/v1", "chat_completions") == "http://h:8/v1/chat/completions"
+    assert (
+        endpoint_url("http://h:8/v1", "chat_completions")
+        == "http://h:8/v1/chat/completions"
+    )
     assert endpoint_url("http://h:8/v1/", "completions") == "http://h:8/v1/completions"
-    assert endpoint_url("http://h/v1/chat/completions", "completions").endswith("/chat/completions")
+    assert endpoint_url("http://h/v1/chat/completions", "completions").endswith(
+        "/chat/completions"
+    )
 
 
 def test_generation_extra_body_merges() -> None:
     a = GenerationConfig(temperature=0.1, extra_body={"top_k": 5})
     b = GenerationConfig(extra_body={"min_p": 0.1})
-    assert a.merged(b).request_params() == {"temperature": 0.1, "top_k": 5, "min_p": 0.1}
+    assert a.merged(b).request_params() == {
+        "temperature": 0.1,
+        "top_k": 5,
+        "min_p": 0.1,
+    }

@@ -13,7 +13,9 @@ from pytest_nel.testing.fake_model import FakeModel
 
 
 def test_shards_keep_repeats_together_and_cover_everything() -> None:
-    ids = [f"b::{p}-r{r}" for p in (5, 1, 9, 3, 7) for r in range(3)] + ["tests/t.py::test_x"]
+    ids = [f"b::{p}-r{r}" for p in (5, 1, 9, 3, 7) for r in range(3)] + [
+        "tests/t.py::test_x"
+    ]
     shards = shard_of_items(ids, 2)
     assert sorted(i for s in shards for i in s) == list(range(len(ids)))
     for shard in shards:
@@ -28,12 +30,24 @@ def summary(pytester: pytest.Pytester, out: str) -> dict[str, Any]:
     return json.loads((pytester.path / out / "toy" / "summary.json").read_text())
 
 
-def test_two_workers_match_one_process(pytester: pytest.Pytester, fake: FakeModel,
-                                       toy_bench: Any) -> None:
+def test_two_workers_match_one_process(
+    pytester: pytest.Pytester, fake: FakeModel, toy_bench: Any
+) -> None:
     toy_bench(toy_rows(30, wrong={2, 5, 11}, extra={7: "FAULT: 400"}))
-    common = ["--nel-bench", "./toy_bench.py", "--nel-model-url", fake.base_url,
-              "--nel-model-id", "fake", "--nel-repeats", "2", "--nel-seed", "5",
-              "-p", "no:cacheprovider"]
+    common = [
+        "--nel-bench",
+        "./toy_bench.py",
+        "--nel-model-url",
+        fake.base_url,
+        "--nel-model-id",
+        "fake",
+        "--nel-repeats",
+        "2",
+        "--nel-seed",
+        "5",
+        "-p",
+        "no:cacheprovider",
+    ]
     single = pytester.runpytest_subprocess(*common, "--nel-output", "one")
     single.assert_outcomes(passed=58, failed=2)
     fake.reset()
