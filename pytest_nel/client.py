@@ -44,9 +44,9 @@ class RetryPolicy:
     ) -> float:
         """Seconds to wait before retry number ``attempt + 1``."""
         if retry_after is not None:
-            return min(max(retry_after, 0.0), self.request_timeout)
-        exp = min(self.backoff_cap, self.backoff_base * (2**attempt))
-        return exp * rng.uniform(0.5, 1.5)
+            return float(min(max(retry_after, 0.0), self.request_timeout))
+        exp = min(self.backoff_cap, self.backoff_base * 2.0**attempt)
+        return float(exp * rng.uniform(0.5, 1.5))
 
 
 @dataclass(slots=True)

@@ -120,14 +120,16 @@ class BenchmarkConfig(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+def _default_formats() -> list[ReportFormat]:
+    return ["markdown", "json"]
+
+
 class OutputConfig(BaseModel):
     """Where results go and which reports are written."""
 
     model_config = _STRICT
     dir: str = "nel-results"
-    report_formats: list[ReportFormat] = Field(
-        default_factory=lambda: ["markdown", "json"]
-    )
+    report_formats: list[ReportFormat] = Field(default_factory=_default_formats)
 
 
 class NelConfig(BaseModel):

@@ -57,15 +57,16 @@ def make_static_scheduler(config: Any, log: Any) -> Any:
 
     class StaticShardScheduling(LoadScheduling):  # type: ignore[misc]
         def schedule(self) -> None:
-            if self.collection is not None:
+            if self.collection is not None:  # type: ignore[has-type]
                 super().schedule()
                 return
             if not self._check_nodes_have_same_collection():
                 self.log("**Different tests collected, aborting run**")
                 return
-            self.collection = next(iter(self.node2collection.values()))
+            collection: list[str] = next(iter(self.node2collection.values()))
+            self.collection = collection
             nodes = sorted(self.nodes, key=lambda n: worker_index(n.gateway.id))
-            shards = shard_of_items(self.collection, len(nodes))
+            shards = shard_of_items(collection, len(nodes))
             self.pending[:] = []
             for node, shard in zip(nodes, shards, strict=True):
                 if shard:

@@ -69,7 +69,8 @@ def read_frame(stream: IO[bytes]) -> object | None:
     data = stream.read(size)
     if len(data) < size:
         return None
-    return pickle.loads(data)
+    message: object = pickle.loads(data)
+    return message
 
 
 @dataclass(slots=True)

@@ -91,7 +91,7 @@ def render_prompt(
     if callable(prompt):
         return prompt(row)
     if "{%" in prompt or "{#" in prompt:
-        return _jinja(prompt).render(**row)
+        return str(_jinja(prompt).render(**row))
     return prompt.format(**row)
 
 

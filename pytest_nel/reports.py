@@ -6,6 +6,7 @@ import csv
 import html
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +181,7 @@ def _html(summaries: dict[str, dict[str, Any]]) -> str:
 
 
 def write_reports(
-    folder: Path, summaries: dict[str, dict[str, Any]], formats: list[str]
+    folder: Path, summaries: dict[str, dict[str, Any]], formats: Sequence[str]
 ) -> list[Path]:
     """Write the configured report formats into the results folder."""
     written = []

@@ -63,6 +63,7 @@ class NelSession:
                 bench.dir.mkdir(parents=True, exist_ok=True)
                 merge_parts(bench.dir)
         else:
+            assert workerinput is not None
             run.endpoints.update(workerinput["nel_endpoints"])
         # The engine process starts now so that its imports overlap pytest's start-up.
         self.engine: Engine | None = None
@@ -229,8 +230,8 @@ class NelSession:
         if not self.is_worker:
             return [i for i in items if isinstance(i, EvalItem)]
         shards = shard_of_items([i.nodeid for i in items], self.worker_count)
-        mine = shards[worker_index(self.worker_id or "gw0")]
-        return [items[i] for i in mine if isinstance(items[i], EvalItem)]
+        mine = (items[i] for i in shards[worker_index(self.worker_id or "gw0")])
+        return [item for item in mine if isinstance(item, EvalItem)]
 
     # ------------------------------------------------------------------ finish
     @pytest.hookimpl(tryfirst=True)

@@ -25,7 +25,7 @@ HEADER = (
 
 def table_rows(summaries: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
     """One row of cells per benchmark."""
-    out = []
+    out: list[tuple[str, ...]] = []
     for name, s in summaries.items():
         counts, run = s["counts"], s.get("run", {})
         found = headline(s)
