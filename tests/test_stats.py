@@ -14,6 +14,7 @@ from scipy import stats as scipy_stats
 from pytest_nel.stats import (
     BOOTSTRAP_METHOD,
     WILSON_METHOD,
+    WILSON_PROBLEMS_METHOD,
     Metric,
     bootstrap_mean_ci,
     category_metrics,
@@ -192,7 +193,7 @@ def test_pass_at_k_uses_only_problems_with_k_samples() -> None:
     pass3 = metrics["pass@3"]
     assert pass3.n == 3
     assert pass3.value == pytest.approx(2 / 3)
-    assert 0.0 <= pass3.ci_lower <= pass3.value <= pass3.ci_upper <= 1.0
+    assert (pass3.ci_lower, pass3.ci_upper) == wilson_interval(2, 3)
 
 
 def test_pass_at_k_with_fewer_samples_than_k() -> None:
@@ -210,15 +211,66 @@ def test_pass_at_k_averages_the_unbiased_estimator() -> None:
     assert metric.value == pytest.approx(expected)
 
 
-def test_degenerate_results_have_zero_width() -> None:
-    metrics = compute_metrics([[1.0, 1.0]] * 20, binary=True, repeats=2)
+def test_all_ones_use_wilson_on_problems() -> None:
+    metrics = compute_metrics([[1.0, 1.0, 1.0, 1.0]] * 30, binary=True, repeats=4)
+    assert set(metrics) == {"pass@1", "pass@4"}
+    lower, upper = wilson_interval(30, 30)
+    assert lower == pytest.approx(0.8865, abs=1e-4)  # not the bootstrap's [1, 1]
     for metric in metrics.values():
-        assert (metric.value, metric.ci_lower, metric.ci_upper, metric.se) == (
-            1.0,
-            1.0,
-            1.0,
-            0.0,
-        )
+        assert metric.method == WILSON_PROBLEMS_METHOD
+        assert (metric.value, metric.ci_lower, metric.ci_upper) == (1.0, lower, 1.0)
+        assert (metric.se, metric.n) == (0.0, 30)
+
+
+def test_all_zeros_use_wilson_on_problems() -> None:
+    metrics = compute_metrics([[0.0, 0.0, 0.0, 0.0]] * 30, binary=True, repeats=4)
+    _, upper = wilson_interval(0, 30)
+    assert upper == pytest.approx(0.1135, abs=1e-4)
+    for metric in metrics.values():
+        assert metric.method == WILSON_PROBLEMS_METHOD
+        assert (metric.value, metric.ci_lower, metric.ci_upper) == (0.0, 0.0, upper)
+        assert metric.ci_lower < metric.ci_upper
+
+
+def test_pass_at_k_all_ones_with_mixed_repeats() -> None:
+    # Every problem passes at least once, so pass@3 is 1 on every problem while
+    # pass@1 is not degenerate and keeps the bootstrap.
+    rewards = [[1.0, 0.0, 0.0], [0.0, 1.0, 1.0], [1.0, 1.0, 1.0]] * 10 + [[0.0]]
+    metrics = compute_metrics(rewards, binary=True, repeats=3)
+    pass3 = metrics["pass@3"]
+    assert pass3.method == WILSON_PROBLEMS_METHOD
+    assert pass3.n == 30
+    assert (pass3.value, pass3.ci_upper) == (1.0, 1.0)
+    assert pass3.ci_lower == wilson_interval(30, 30)[0]
+    assert metrics["pass@1"].method == BOOTSTRAP_METHOD
+    assert metrics["pass@1"].n == 31
+
+
+def test_pass_at_k_is_wilson_on_problems() -> None:
+    # With k = repeats a problem's pass@k is 0 or 1: a binomial count of problems.
+    rng = np.random.default_rng(10)
+    rewards = rng.integers(0, 2, size=(50, 3)).astype(float).tolist()
+    metric = compute_metrics(rewards, binary=True, repeats=3)["pass@3"]
+    passed = sum(any(row) for row in rewards)
+    assert 0 < passed < 50
+    assert metric.method == WILSON_PROBLEMS_METHOD
+    assert metric.value == pytest.approx(passed / 50)
+    assert (metric.ci_lower, metric.ci_upper) == wilson_interval(passed, 50)
+    assert metric.se == pytest.approx(math.sqrt(metric.value * (1 - metric.value) / 50))
+
+
+def test_pass_at_1_with_agreeing_repeats_uses_wilson_on_problems() -> None:
+    rewards = [[1.0, 1.0]] * 12 + [[0.0, 0.0]] * 8 + [[1.0]]
+    metric = compute_metrics(rewards, binary=True, repeats=2)["pass@1"]
+    assert metric.method == WILSON_PROBLEMS_METHOD
+    assert (metric.ci_lower, metric.ci_upper) == wilson_interval(13, 21)
+    assert metric.value == pytest.approx(13 / 21)
+
+
+def test_continuous_all_equal_rewards_keep_the_bootstrap() -> None:
+    metric = compute_metrics([[1.0]] * 10, binary=False, repeats=1)["mean_reward"]
+    assert metric.method == BOOTSTRAP_METHOD
+    assert (metric.ci_lower, metric.ci_upper) == (1.0, 1.0)
 
 
 def test_continuous_rewards_single_repeat_use_bootstrap() -> None:
@@ -280,3 +332,22 @@ def test_coverage_n200_p05(repeats: int) -> None:
         )["pass@1"]
         covered += metric.ci_lower <= p <= metric.ci_upper
     assert 0.88 <= covered / runs <= 0.99
+
+
+@pytest.mark.parametrize(("n", "runs"), [(30, 400), (200, 200)])
+def test_coverage_pass_at_k_near_one(n: int, runs: int) -> None:
+    # True pass@4 = 0.994: every problem passes at least once in most runs, where
+    # the bootstrap gave [1, 1] and covered 0.17 (n = 30) and 0.69 (n = 200).
+    rng = np.random.default_rng(11)
+    p, kappa, repeats = 0.95, 2.0, 4
+    a, b = p * kappa, (1 - p) * kappa
+    target = 1 - math.prod((b + j) / (a + b + j) for j in range(repeats))
+    covered = 0
+    for run in range(runs):
+        rates = rng.beta(a, b, size=n)
+        rewards = (rng.random((n, repeats)) < rates[:, None]).astype(float)
+        metric = compute_metrics(
+            rewards.tolist(), binary=True, repeats=repeats, seed=run
+        )["pass@4"]
+        covered += metric.ci_lower <= target <= metric.ci_upper
+    assert covered / runs >= 0.93
