@@ -9,7 +9,11 @@ Each problem gets a true pass rate drawn from ``Beta(p * kappa, (1 - p) * kappa)
 correlated within a problem (intra-class correlation ``1 / (kappa + 1)``). The
 target of ``pass@1`` is the population mean ``p``; the target of ``pass@k`` is the
 population ``1 - E[(1 - rate)^k]``. With one repeat the rewards are Bernoulli(p)
-and the interval is Wilson's, whose exact coverage is printed alongside.
+and the interval is Wilson's; pass@k (``k = repeats``) is 0 or 1 per problem, a
+Bernoulli trial at the target, and its interval is Wilson's on the problems. For
+both the exact coverage of the Wilson interval is printed alongside (column
+``wilson``); column ``W`` is the share of runs whose interval was a Wilson one
+(``pass@1`` with repeats falls back to it when every problem's mean is 0 or 1).
 
 Usage::
 
@@ -50,6 +54,7 @@ class Coverage:
     above: float
     width: float
     zero_width: float
+    wilson_share: float  # share of runs whose interval method was a Wilson one
     runs: int
 
 
@@ -78,6 +83,7 @@ def simulate(cell: Cell, args: argparse.Namespace) -> list[Coverage]:
             cell.p, args.kappa, cell.repeats
         )
     bounds = {name: np.empty((args.runs, 2)) for name in targets}
+    wilson = {name: np.zeros(args.runs, dtype=bool) for name in targets}
     for run in range(args.runs):
         rates = rng.beta(a, b, size=cell.n)
         rewards = rng.random((cell.n, cell.repeats)) < rates[:, None]
@@ -91,10 +97,15 @@ def simulate(cell: Cell, args: argparse.Namespace) -> list[Coverage]:
         )
         for name in targets:
             bounds[name][run] = (metrics[name].ci_lower, metrics[name].ci_upper)
-    return [_summarise(name, targets[name], bounds[name]) for name in targets]
+            wilson[name][run] = metrics[name].method.startswith("wilson")
+    return [
+        _summarise(name, targets[name], bounds[name], wilson[name]) for name in targets
+    ]
 
 
-def _summarise(metric: str, target: float, bounds: np.ndarray) -> Coverage:
+def _summarise(
+    metric: str, target: float, bounds: np.ndarray, wilson: np.ndarray
+) -> Coverage:
     lower, upper = bounds[:, 0], bounds[:, 1]
     return Coverage(
         metric=metric,
@@ -104,6 +115,7 @@ def _summarise(metric: str, target: float, bounds: np.ndarray) -> Coverage:
         above=float(np.mean(lower > target)),
         width=float(np.mean(upper - lower)),
         zero_width=float(np.mean(upper == lower)),
+        wilson_share=float(np.mean(wilson)),
         runs=len(bounds),
     )
 
@@ -111,7 +123,7 @@ def _summarise(metric: str, target: float, bounds: np.ndarray) -> Coverage:
 HEADER = (
     f"{'n':>5} {'p':>5} {'rep':>3} {'metric':<7} {'target':>6} {'cover':>6} "
     f"{'+-se':>5} {'below':>6} {'above':>6} {'width':>7} {'0-wide':>6} "
-    f"{'wilson':>6} {'sec':>5}"
+    f"{'W':>5} {'wilson':>6} {'sec':>5}"
 )
 
 
@@ -122,7 +134,8 @@ def format_row(cell: Cell, result: Coverage, exact: str, seconds: float) -> str:
         f"{cell.n:>5} {cell.p:>5.2f} {cell.repeats:>3} {result.metric:<7} "
         f"{result.target:>6.3f} {result.covered:>6.3f} {se:>5.3f} "
         f"{result.below:>6.3f} {result.above:>6.3f} {result.width:>7.4f} "
-        f"{result.zero_width:>6.3f} {exact:>6} {seconds:>5.1f}"
+        f"{result.zero_width:>6.3f} {result.wilson_share:>5.2f} {exact:>6} "
+        f"{seconds:>5.1f}"
     )
 
 
@@ -160,10 +173,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         cell_start = time.perf_counter()
         results = simulate(cell, args)
         seconds = time.perf_counter() - cell_start
-        exact = "-"
-        if repeats == 1:
-            exact = f"{exact_wilson_coverage(n, p, args.confidence):.3f}"
         for result in results:
+            exact = "-"
+            if repeats == 1 or result.metric != "pass@1":  # Bernoulli per problem
+                coverage = exact_wilson_coverage(n, result.target, args.confidence)
+                exact = f"{coverage:.3f}"
             print(format_row(cell, result, exact, seconds), flush=True)
     total = time.perf_counter() - started
     per_run = 1000 * total / (args.runs * len(args.n) * len(args.p) * len(args.repeats))
