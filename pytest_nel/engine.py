@@ -94,6 +94,7 @@ class Engine:
         self._plan: list[Request] = []
         self._positions: dict[str, int] = {}
         self._sent = 0
+        self._keys: set[str] = set()
         self._results: dict[str, tuple[bool, Any]] = {}
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -119,9 +120,14 @@ class Engine:
         self._send(("setup", solvers))
 
     def submit(self, plan: list[Request]) -> None:
-        """Set the plan (run order) and send its first window."""
+        """Set (or replace) the plan and send its first window.
+
+        A sample already sent under an earlier plan is not sent again, so a plan made
+        before collection can be corrected once the items are known.
+        """
         self._plan = plan
         self._positions = {r.key: i for i, r in enumerate(plan)}
+        self._sent = 0
         self._top_up(0)
 
     def request_stop(self) -> None:
@@ -164,7 +170,9 @@ class Engine:
         if position is None:
             if request is None:
                 raise EngineDied(f"sample {key} was not planned")
-            self._send(("plan", [request]))
+            if key not in self._keys:
+                self._keys.add(key)
+                self._send(("plan", [request]))
         else:
             self._top_up(position)
         while key not in self._results:
@@ -179,8 +187,13 @@ class Engine:
         if limit - self._sent >= 16 or (
             limit == len(self._plan) and limit > self._sent
         ):
-            self._send(("plan", self._plan[self._sent : limit]))
+            batch = [
+                r for r in self._plan[self._sent : limit] if r.key not in self._keys
+            ]
             self._sent = limit
+            if batch:
+                self._keys.update(r.key for r in batch)
+                self._send(("plan", batch))
 
     def _receive_one(self) -> None:
         if self._dead is not None or self._proc is None:

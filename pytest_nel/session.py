@@ -20,7 +20,7 @@ from pytest_nel.config import redacted
 from pytest_nel.distribution import make_static_scheduler, shard_of_items, worker_index
 from pytest_nel.engine import Engine
 from pytest_nel.exceptions import NelUsageError
-from pytest_nel.problems import load_problems
+from pytest_nel.problems import Problem, load_problems
 from pytest_nel.results import (
     FINGERPRINT,
     SUMMARY,
@@ -30,7 +30,13 @@ from pytest_nel.results import (
     result_files,
     write_json_atomic,
 )
-from pytest_nel.run import NelRun, api_endpoint, check_resume, prepare_output
+from pytest_nel.run import (
+    BenchmarkRun,
+    NelRun,
+    api_endpoint,
+    check_resume,
+    prepare_output,
+)
 from pytest_nel.sampler import Sampler
 from pytest_nel.services import ManagedLlamaCpp, preflight
 from pytest_nel.terminal import Progress
@@ -38,6 +44,21 @@ from pytest_nel.terminal import Progress
 RUN_KEY = pytest.StashKey[NelRun]()
 SAMPLER_KEY = pytest.StashKey[Sampler]()
 SUMMARIES_KEY = pytest.StashKey[dict[str, dict[str, Any]]]()
+
+
+_SELECTION_OPTIONS = (
+    "keyword",
+    "markexpr",
+    "deselect",
+    "lf",
+    "stepwise",
+    "failedfirst",
+)
+
+
+def _selects_everything(config: pytest.Config) -> bool:
+    """True when no option narrows or reorders the collected items."""
+    return not any(getattr(config.option, name, None) for name in _SELECTION_OPTIONS)
 
 
 class NelSession:
@@ -65,11 +86,6 @@ class NelSession:
         else:
             assert workerinput is not None
             run.endpoints.update(workerinput["nel_endpoints"])
-        # The engine process starts now so that its imports overlap pytest's start-up.
-        self.engine: Engine | None = None
-        if not config.getoption("collectonly") and not self.is_controller:
-            self.engine = Engine()
-            self.engine.start()
         if run.resume:
             for bench in run.benchmarks:
                 records = read_records(result_files(bench.dir)).records
@@ -78,6 +94,20 @@ class NelSession:
                     for k, r in latest_records(records).items()
                     if r.get("status") == "scored"
                 }
+        for name, service in run.config.services.items():
+            if service.type == "api":
+                run.endpoints[name] = service.url
+        # The engine process starts now so that its imports overlap pytest's start-up;
+        # when every endpoint is known and nothing narrows the selection, it even gets its
+        # plan now, before collection (corrected at collection_finish if it differs).
+        self.engine: Engine | None = None
+        if not config.getoption("collectonly") and not self.is_controller:
+            self.engine = Engine()
+            self.engine.start()
+            if all(b.service_name in run.endpoints for b in run.benchmarks):
+                self._start_engine()
+                if _selects_everything(config):
+                    self._submit(self._planned())
 
     @property
     def is_controller(self) -> bool:
@@ -99,7 +129,7 @@ class NelSession:
                 self._start()
             except NelUsageError as exc:
                 raise pytest.UsageError(f"nel: {exc}") from None
-        if self._runs_items(session):
+        if self._runs_items(session) and SAMPLER_KEY not in self.config.stash:
             self._start_engine()
 
     def _start(self) -> None:
@@ -115,8 +145,6 @@ class NelSession:
                 server = ManagedLlamaCpp(name, service, run.output)
                 self.managed.append(server)
                 run.endpoints[name] = server.start()
-            else:
-                run.endpoints[name] = service.url
         for bench in run.benchmarks:
             fingerprint = bench.fingerprint(self._endpoint(bench))
             if run.resume:
@@ -202,12 +230,30 @@ class NelSession:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Send the engine its plan as soon as the items are known."""
+        items = self._my_items(session.items)
+        self._submit([(i.bench, i.problem, i.repeat) for i in items])
+
+    def _submit(self, samples: list[tuple[BenchmarkRun, Problem, int]]) -> None:
         sampler = self.config.stash.get(SAMPLER_KEY, None)
         if sampler is not None:
-            items = self._my_items(session.items)
-            sampler.engine.submit(
-                [sampler.request(i.bench, i.problem, i.repeat) for i in items]
-            )
+            sampler.engine.submit([sampler.request(*sample) for sample in samples])
+
+    def _planned(self) -> list[tuple[BenchmarkRun, Problem, int]]:
+        """This process's samples in collection order, computed from the problems alone."""
+        samples = [
+            (bench, problem, repeat)
+            for bench in self.run.benchmarks
+            for problem in self.problems[bench.name]
+            for repeat in range(bench.config.repeats)
+            if (problem.idx, repeat) not in bench.done
+        ]
+        if not self.is_worker:
+            return samples
+        keys = [f"{b.name}::{p.idx}-r{r}" for b, p, r in samples]
+        mine = shard_of_items(keys, self.worker_count)[
+            worker_index(self.worker_id or "gw0")
+        ]
+        return [samples[i] for i in mine]
 
     def _runs_items(self, session: pytest.Session) -> bool:
         del session
