@@ -10,8 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Generator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from pytest_nel.engine import Engine
 
 from pytest_nel import options
 from pytest_nel.exceptions import NelUsageError
@@ -60,6 +64,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if not options.is_active(config):
         return
+    engine = _early_engine(config)
     from pytest_nel.run import build_run
     from pytest_nel.session import RUN_KEY, NelSession, XdistHooks
 
@@ -74,15 +79,38 @@ def pytest_configure(config: pytest.Config) -> None:
             resume=config.getoption("nel_resume"),
             mirror_dir=Path(mirror) if mirror else None,
         )
-        session = NelSession(config, run, overwrite=config.getoption("nel_overwrite"))
-    except NelUsageError as exc:
-        raise pytest.UsageError(f"nel: {exc}") from None
+        session = NelSession(
+            config, run, engine, overwrite=config.getoption("nel_overwrite")
+        )
+    except BaseException as exc:
+        if engine is not None:
+            engine.stop()
+        if isinstance(exc, NelUsageError):
+            raise pytest.UsageError(f"nel: {exc}") from None
+        raise
     config.stash[RUN_KEY] = run
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args[:] = []
     config.pluginmanager.register(session, "nel-session")
     if config.pluginmanager.has_plugin("xdist"):
         config.pluginmanager.register(XdistHooks(run), "nel-xdist")
+
+
+def _early_engine(config: pytest.Config) -> Engine | None:
+    """Start the engine process first thing, so its imports overlap everything else.
+
+    Not in the xdist controller (it runs no items) nor for --collect-only.
+    """
+    controller = not hasattr(config, "workerinput") and (
+        getattr(config.option, "dist", "no") != "no"
+    )
+    if controller or config.getoption("collectonly"):
+        return None
+    from pytest_nel.engine import Engine
+
+    engine = Engine()
+    engine.start()
+    return engine
 
 
 @pytest.fixture(scope="session")
