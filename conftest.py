@@ -11,6 +11,11 @@ import pytest
 # Imported here so that pytester's in-process runs find them already loaded (it removes
 # modules first imported inside a run, and numpy cannot be imported twice per process).
 import pytest_nel.session  # noqa: F401
+
+try:  # pyarrow registers extension types once per process: import datasets only once
+    import datasets  # noqa: F401
+except ImportError:  # pragma: no cover - datasets is a dependency
+    pass
 import pytest_nel.summary  # noqa: F401
 from pytest_nel.testing.fake_model import FakeModel
 
@@ -26,14 +31,18 @@ GSM8K_TEST = DATASETS / "openai" / "gsm8k" / "main" / "test.jsonl"
 @pytest.fixture(autouse=True)
 def _inner_runs_are_not_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     """A pytester run inside an xdist worker is not itself a worker (plugins such as
-    pytest-benchmark read PYTEST_XDIST_WORKER and warn, which our filterwarnings makes fatal).
+    pytest-benchmark read PYTEST_XDIST_WORKER and warn, which our filterwarnings makes
+    fatal).
     """
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
 
 
 @pytest.fixture(scope="session")
 def fake_model() -> Iterator[FakeModel]:
-    """A fake OpenAI-compatible model on 127.0.0.1 (its own process), shared per session."""
+    """A fake OpenAI-compatible model on 127.0.0.1, shared per session.
+
+    It runs in its own process.
+    """
     answers = str(GSM8K_TEST) if GSM8K_TEST.is_file() else None
     with FakeModel(gsm8k_answers=answers, accuracy=0.7) as model:
         yield model
@@ -68,7 +77,10 @@ def toy(sample: ScorerInput) -> dict:
 def toy_rows(
     n: int, *, wrong: set[int] = frozenset(), extra: dict[int, str] | None = None
 ) -> list[dict[str, object]]:
-    """Rows whose prompt makes the fake model answer right, wrong, or fail as scripted."""
+    """Rows whose prompt makes the fake model answer right, wrong, or fail.
+
+    Each row behaves as scripted.
+    """
     rows = []
     for i in range(n):
         say = f"SAY: The answer is {'x' if i in wrong else i}"

@@ -1,18 +1,22 @@
-"""The generation engine: model calls run ahead of pytest's item loop, in their own process.
+"""The generation engine: model calls run ahead of pytest's item loop, in their own
+process.
 
-pytest runs one item at a time. The engine works through the run's *plan* (the samples this
-process will run, in the order it will run them), keeping up to each benchmark's
-concurrency limit in flight, and an item takes its finished sample with :meth:`Engine.wait`.
+pytest runs one item at a time. The engine works through the run's *plan* (the samples
+this process will run, in the order it will run them), keeping up to each benchmark's
+concurrency limit in flight, and an item takes its finished sample with
+:meth:`Engine.wait`.
 
 The HTTP work runs in a child process (:mod:`pytest_nel.engine_process`) rather than a
-thread: pytest's loop and an event loop sharing one GIL slowed each other down (every write
-to the terminal or a results file gave the GIL away for up to 5 ms), and a second process
-uses the second core. The parent feeds the child only ``window`` samples ahead of the item
-pytest is on, so memory and wasted calls after ``-x`` stay bounded on both sides.
+thread: pytest's loop and an event loop sharing one GIL slowed each other down (every
+write to the terminal or a results file gave the GIL away for up to 5 ms), and a second
+process uses the second core. The parent feeds the child only ``window`` samples ahead
+of the item pytest is on, so memory and wasted calls after ``-x`` stay bounded on both
+sides.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import struct
@@ -89,6 +93,7 @@ class Engine:
     """
 
     def __init__(self, *, window: int | None = None) -> None:
+        self._fixed_window = window
         self.window = window or 64
         self.stats = EngineStats()
         self._plan: list[Request] = []
@@ -103,8 +108,13 @@ class Engine:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        """Start the engine process; it imports its HTTP stack while pytest starts up."""
-        self._log = tempfile.TemporaryFile(prefix="nel-engine-")
+        """Start the engine process.
+
+        It imports its HTTP stack while pytest starts up.
+        """
+        # Kept open for the engine's lifetime: the child writes its stderr to it and
+        # _log_tail reads it back; it is closed when the engine is stopped.
+        self._log = tempfile.TemporaryFile(prefix="nel-engine-")  # noqa: SIM115
         env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "pytest_nel.engine_process"],
@@ -114,9 +124,10 @@ class Engine:
             env=env,
         )
 
-    def setup(self, solvers: dict[str, SolverSetup], window: int | None = None) -> None:
+    def setup(self, solvers: dict[str, SolverSetup]) -> None:
         """Tell the engine how to reach each group's model (before any plan)."""
-        self.window = window or max(64, 4 * sum(s.limit for s in solvers.values()))
+        total = sum(s.limit for s in solvers.values())
+        self.window = self._fixed_window or max(64, 4 * total)
         self._send(("setup", solvers))
 
     def submit(self, plan: list[Request]) -> None:
@@ -131,13 +142,14 @@ class Engine:
         self._top_up(0)
 
     def request_stop(self) -> None:
-        """Ask the engine process to cancel what is in flight and exit (returns at once)."""
+        """Ask the engine process to cancel what is in flight and exit.
+
+        Returns at once.
+        """
         if self._proc is not None and not self._stop_sent:
             self._stop_sent = True
-            try:
+            with contextlib.suppress(OSError):
                 self._send_to(self._proc, ("stop",))
-            except OSError:
-                pass
 
     def stop(self) -> None:
         """Stop the engine process and collect its statistics (idempotent)."""
@@ -184,7 +196,7 @@ class Engine:
 
     def _top_up(self, position: int) -> None:
         limit = min(len(self._plan), position + 1 + self.window)
-        if limit - self._sent >= 16 or (
+        if limit - self._sent >= min(16, self.window) or (
             limit == len(self._plan) and limit > self._sent
         ):
             batch = [
@@ -243,10 +255,8 @@ class Engine:
 def _reap(proc: subprocess.Popen[bytes]) -> None:
     for stream in (proc.stdin, proc.stdout):
         if stream is not None:
-            try:
+            with contextlib.suppress(OSError):
                 stream.close()
-            except OSError:
-                pass
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
