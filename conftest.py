@@ -6,16 +6,13 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+# pyarrow registers extension types once per process: import datasets only once.
+import datasets  # noqa: F401
 import pytest
 
 # Imported here so that pytester's in-process runs find them already loaded (it removes
 # modules first imported inside a run, and numpy cannot be imported twice per process).
 import pytest_nel.session  # noqa: F401
-
-try:  # pyarrow registers extension types once per process: import datasets only once
-    import datasets  # noqa: F401
-except ImportError:  # pragma: no cover - datasets is a dependency
-    pass
 import pytest_nel.summary  # noqa: F401
 from pytest_nel.testing.fake_model import FakeModel
 

@@ -1,1 +1,4 @@
-"""Built-in benchmarks (``pytest_nel.benchmarks``), one module each; see ``nel list``."""
+"""Built-in benchmarks (``pytest_nel.benchmarks``), one module each.
+
+See ``nel list``.
+"""

@@ -19,7 +19,8 @@ def _prompt(row: dict[str, Any]) -> str:
         f"{LETTERS[i]}) {choice}" for i, choice in enumerate(row["choices"])
     )
     return (
-        f"The following is a multiple choice question about {subject}. Think step by step, "
+        f"The following is a multiple choice question about {subject}. "
+        "Think step by step, "
         'then finish with a final line of the form "Answer: X", where X is one of '
         f"{', '.join(LETTERS[: len(row['choices'])])}.\n\n{row['question']}\n{options}"
     )

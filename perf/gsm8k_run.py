@@ -26,7 +26,10 @@ from pytest_nel.testing.fake_model import FakeModel
 
 
 def one_run(fm: FakeModel, args: argparse.Namespace, out: Path) -> dict[str, float]:
-    """Run the evaluation once; returns wall seconds, samples/s, peak RSS and in-flight."""
+    """Run the evaluation once.
+
+    Returns wall seconds, samples/s, peak RSS and in-flight.
+    """
     fm.reset()
     fm.control(record=False)
     shutil.rmtree(out, ignore_errors=True)
@@ -54,9 +57,10 @@ def one_run(fm: FakeModel, args: argparse.Namespace, out: Path) -> dict[str, flo
     cmd += ["--", "-q", "-p", "no:cacheprovider", *args.pytest_args]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    # Run from an empty folder so no project conftest.py or ini file is picked up, and with
-    # Python's defaults: this machine sets PYTHONDONTWRITEBYTECODE (every run would compile
-    # every module again) and PYTHONUNBUFFERED (one write syscall per progress dot).
+    # Run from an empty folder so no project conftest.py or ini file is picked up, and
+    # with Python's defaults: this machine sets PYTHONDONTWRITEBYTECODE (every run would
+    # compile every module again) and PYTHONUNBUFFERED (one write syscall per progress
+    # dot).
     env = {
         k: v
         for k, v in os.environ.items()
@@ -68,7 +72,8 @@ def one_run(fm: FakeModel, args: argparse.Namespace, out: Path) -> dict[str, flo
     wall = time.perf_counter() - start
     if proc.returncode not in (0, 1):
         sys.exit(
-            f"run failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            f"run failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
+            f"{proc.stderr[-3000:]}"
         )
     rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     samples = (args.problems or 1319) * args.repeats

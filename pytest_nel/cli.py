@@ -1,7 +1,7 @@
 """``nel``: a thin command line over pytest (it builds pytest arguments, nothing more).
 
-``nel eval run`` returns pytest's exit code; usage errors exit 4, as pytest's do.
-Heavy modules are imported only by the command that needs them, so ``nel --help`` is fast.
+``nel eval run`` returns pytest's exit code; usage errors exit 4, as pytest's do. Heavy
+modules are imported only by the command that needs them, so ``nel --help`` is fast.
 """
 
 from __future__ import annotations
@@ -10,6 +10,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from pytest_nel.cli_decisions import (
+    add_compare_parser,
+    add_gate_parser,
+    run_compare,
+    run_gate,
+)
 
 USAGE_ERROR = 4
 
@@ -44,12 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
         "-f",
         "--format",
         default="markdown",
-        choices=["markdown", "json", "csv", "html"],
+        choices=["markdown", "json", "csv", "html", "latex"],
     )
     rep.add_argument(
         "-o", "--output", type=Path, help="write to this file (default: stdout)"
     )
+    _add_multi_report(sub.add_parser("report", help="several runs side by side"))
     sub.add_parser("list", help="list the benchmarks")
+    add_compare_parser(
+        sub.add_parser("compare", help="paired comparison of two runs (CI, flips)")
+    )
+    add_gate_parser(sub.add_parser("gate", help="policy gate: GO, NO-GO, INCONCLUSIVE"))
     return parser
 
 
@@ -83,13 +95,23 @@ def _add_run(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--no-preflight", action="store_true", help="skip the endpoint check"
     )
+    run.add_argument(
+        "--baseline", metavar="DIR", help="gate against this run: <bench>::gate items"
+    )
+    run.add_argument("--gate-policy", metavar="FILE", help="gate policy YAML")
+    run.add_argument(
+        "--strict", action="store_true", help="gate items short of evidence fail"
+    )
     run.epilog = (
         "Arguments after -- go to pytest unchanged, e.g. -- -x --junitxml=out.xml"
     )
 
 
 def pytest_args(ns: argparse.Namespace, extra: Sequence[str] = ()) -> list[str]:
-    """Translate ``nel eval run`` options (and the arguments after ``--``) for pytest."""
+    """Translate ``nel eval run`` options for pytest.
+
+    The arguments after ``--`` are passed on as well.
+    """
     args: list[str] = []
     if ns.config:
         args += ["--nel-config", ns.config]
@@ -107,6 +129,12 @@ def pytest_args(ns: argparse.Namespace, extra: Sequence[str] = ()) -> list[str]:
         args.append("--nel-overwrite")
     if ns.no_preflight:
         args.append("--nel-no-preflight")
+    if ns.baseline:
+        args += ["--nel-baseline", ns.baseline]
+    if ns.gate_policy:
+        args += ["--nel-gate-policy", ns.gate_policy]
+    if ns.strict:
+        args.append("--nel-strict")
     for spec in ns.override:
         args += ["--nel-override", spec]
     if ns.workers:
@@ -121,7 +149,57 @@ def _report(ns: argparse.Namespace) -> int:
     if not summaries:
         print(f"nel eval report: no */summary.json under {ns.dir}", file=sys.stderr)
         return USAGE_ERROR
-    text = render(summaries, ns.format)
+    text = render(summaries, ns.format, ns.dir)
+    if ns.output:
+        ns.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _add_multi_report(rep: argparse.ArgumentParser) -> None:
+    rep.add_argument(
+        "dirs", nargs="+", type=Path, help="results folders, one column each"
+    )
+    rep.add_argument(
+        "-f",
+        "--format",
+        default="markdown",
+        choices=["markdown", "html", "csv", "json", "latex"],
+    )
+    rep.add_argument(
+        "-o", "--output", type=Path, help="write to this file (default: stdout)"
+    )
+    rep.add_argument(
+        "-l",
+        "--label",
+        action="append",
+        default=[],
+        help="column label, once per folder (default: the model, else the folder name)",
+    )
+    rep.add_argument("--title", default="Evaluation report")
+    rep.add_argument(
+        "--compare-json", type=Path, help="a `nel compare -o` result to include"
+    )
+    rep.add_argument("--gate-json", type=Path, help="a `nel gate -o` result to include")
+
+
+def _multi_report(ns: argparse.Namespace) -> int:
+    from pytest_nel.exceptions import NelUsageError
+    from pytest_nel.report_data import Report, load_runs, load_section
+    from pytest_nel.report_formats import render_report
+
+    try:
+        report = Report(
+            load_runs(ns.dirs, ns.label),
+            title=ns.title,
+            compare=load_section(ns.compare_json, "compare"),
+            gate=load_section(ns.gate_json, "gate"),
+        )
+    except NelUsageError as exc:
+        print(f"nel report: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    text = render_report(report, ns.format)
     if ns.output:
         ns.output.write_text(text, encoding="utf-8")
     else:
@@ -134,7 +212,7 @@ def _list() -> int:
 
     for name in known_names():
         spec = resolve(name)
-        print(f"{name:<16} {spec.dataset:<48} {spec.description}")
+        print(f"{name:<16} {spec.dataset_label():<48} {spec.description}")
     return 0
 
 
@@ -148,6 +226,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
     if ns.command == "list":
         return _list()
+    if ns.command == "compare":
+        return run_compare(ns)
+    if ns.command == "gate":
+        return run_gate(ns)
+    if ns.command == "report":
+        return _multi_report(ns)
     if ns.eval_command == "report":
         return _report(ns)
     if not ns.config and not ns.bench:

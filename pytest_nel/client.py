@@ -1,8 +1,10 @@
-"""The HTTP client for model endpoints: retries with backoff, time limits, a circuit breaker.
+"""The HTTP client for model endpoints: retries with backoff, time limits, a circuit
+breaker.
 
 One :class:`ModelClient` per service and process. It speaks httpx's API over the aiohttp
 transport (httpx's own pool costs ~10 ms of CPU per request at 64 in flight; the aiohttp
-transport ~0.4 ms). It is the only retry layer when no proxy sits in front of the service.
+transport ~0.4 ms). It is the only retry layer when no proxy sits in front of the
+service.
 """
 
 from __future__ import annotations
@@ -79,7 +81,10 @@ class CircuitBreaker:
         self.consecutive += 1
         down = time.monotonic() - self.last_ok
         if self.consecutive >= self.threshold and down >= self.min_down_s:
-            self.open_reason = f"{self.consecutive} consecutive failures over {down:.0f}s; last: {error}"
+            self.open_reason = (
+                f"{self.consecutive} consecutive failures over {down:.0f}s; "
+                f"last: {error}"
+            )
 
 
 @dataclass(slots=True)
@@ -171,8 +176,8 @@ class ModelClient:
 
         Raises:
             ModelTimeout: Every attempt timed out.
-            ModelError: Any other failure after the retries, a non-retryable status, or an
-                open circuit breaker.
+            ModelError: Any other failure after the retries, a non-retryable status,
+                or an open circuit breaker.
         """
         retries = self.policy.max_retries if max_retries is None else max_retries
         limit = self.policy.request_timeout if timeout is None else timeout

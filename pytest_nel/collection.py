@@ -15,7 +15,10 @@ from pytest_nel.run import BenchmarkRun, NelRun
 
 
 def evaluation_sample(nel_run: NelRun) -> None:
-    """Placeholder callable of every evaluation item; its arguments are the fixtures used."""
+    """Placeholder callable of every evaluation item.
+
+    Its arguments are the fixtures used.
+    """
 
 
 class BenchmarkCollector(pytest.Collector):
@@ -31,13 +34,16 @@ class BenchmarkCollector(pytest.Collector):
     def collect(self) -> Iterator[EvalItem]:
         """One item per problem x repeat, repeats of a problem adjacent."""
         manager = self.session._fixturemanager
-        # One fixture closure for all of the benchmark's items (computing it per item costs
-        # ~0.1 ms each); the collector stands in for the item, as pytest's own
+        # One fixture closure for all of the benchmark's items (computing it per item
+        # costs ~0.1 ms each); the collector stands in for the item, as pytest's own
         # parametrisation shares one closure per function.
         info = manager.getfixtureinfo(node=self, func=evaluation_sample, cls=None)  # type: ignore[arg-type]
         repeats = self.bench.config.repeats
         for problem in self.problems:
-            keywords = {problem.category: True} if problem.category else None
+            labels = problem.category
+            if isinstance(labels, str):
+                labels = [labels]
+            keywords = dict.fromkeys(labels, True) if labels else None
             for repeat in range(repeats):
                 yield EvalItem.from_parent(
                     self,

@@ -1,8 +1,9 @@
-"""The run configuration: pydantic models, YAML loading, ``${VAR}``, ``defaults:`` and ``-O``.
+"""The run configuration: pydantic models, YAML loading, ``${VAR}``, ``defaults:`` and
+``-O``.
 
-The schema follows NeMo Evaluator's (``services``, ``benchmarks``, ``output``). Every model
-forbids unknown keys, and every accepted key is used somewhere: a key that is not built yet is
-an error that names its path, never silently ignored.
+The schema follows NeMo Evaluator's (``services``, ``benchmarks``, ``output``). Every
+model forbids unknown keys, and every accepted key is used somewhere: a key that is not
+built yet is an error that names its path, never silently ignored.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from pytest_nel.exceptions import ConfigError
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 Protocol = Literal["chat_completions", "completions"]
-ReportFormat = Literal["markdown", "json", "csv", "html"]
+ReportFormat = Literal["markdown", "json", "csv", "html", "latex"]
 
 
 class GenerationConfig(BaseModel):
@@ -44,7 +46,10 @@ class GenerationConfig(BaseModel):
     extra_body: dict[str, Any] = Field(default_factory=dict)
 
     def merged(self, override: GenerationConfig) -> GenerationConfig:
-        """Return these parameters with every parameter set in ``override`` replacing ours."""
+        """Return these parameters, overridden by ``override``.
+
+        Every parameter set in ``override`` replaces ours.
+        """
         data = self.model_dump(exclude_none=True)
         extra = {**data.pop("extra_body", {}), **override.extra_body}
         data.update(override.model_dump(exclude_none=True, exclude={"extra_body"}))
@@ -97,13 +102,53 @@ ServiceConfig = Annotated[ApiService | LlamaCppService, Field(discriminator="typ
 
 
 class SolverConfig(BaseModel):
-    """How a benchmark's problems are put to the model."""
+    """How a benchmark's problems are put to the model.
+
+    ``type: oracle`` calls no model: every problem is answered with its reference
+    answer (the benchmark's oracle response), which checks that the benchmark's own
+    scoring accepts it (``nel validate``).
+    """
 
     model_config = _STRICT
-    type: Literal["simple"] = "simple"
+    type: Literal["simple", "oracle"] = "simple"
     service: str | None = None
     system_prompt: str | None = None
     generation: GenerationConfig = GenerationConfig()
+
+    @model_validator(mode="after")
+    def _oracle_calls_no_model(self) -> SolverConfig:
+        model_keys = self.model_fields_set & {"service", "system_prompt", "generation"}
+        if self.type == "oracle" and model_keys:
+            raise ValueError(
+                "a solver of type oracle calls no model; remove "
+                + ", ".join(sorted(model_keys))
+            )
+        return self
+
+
+class MetricConfig(BaseModel):
+    """One metric of a benchmark: a named scorer (``nel list`` and README list them)."""
+
+    model_config = _STRICT
+    type: Literal["scorer"]
+    name: str = Field(min_length=1)
+
+
+class ScoringConfig(BaseModel):
+    """How a benchmark is scored: replaces the benchmark's own scorer by a named one."""
+
+    model_config = _STRICT
+    metrics: list[MetricConfig] = Field(min_length=1)
+
+    @field_validator("metrics")
+    @classmethod
+    def _one_scorer(cls, metrics: list[MetricConfig]) -> list[MetricConfig]:
+        if len(metrics) > 1:
+            raise ValueError(
+                "one scorer per benchmark (each sample has one reward); "
+                f"got {len(metrics)}"
+            )
+        return metrics
 
 
 class BenchmarkConfig(BaseModel):
@@ -118,6 +163,7 @@ class BenchmarkConfig(BaseModel):
     shuffle_seed: int | None = 42
     error_budget: float | None = Field(None, ge=0, le=1)
     params: dict[str, Any] = Field(default_factory=dict)
+    scoring: ScoringConfig | None = None
 
 
 def _default_formats() -> list[ReportFormat]:
@@ -148,7 +194,8 @@ class NelConfig(BaseModel):
         if name is None:
             if len(self.services) != 1:
                 raise ConfigError(
-                    f"benchmarks[{bench.name}].solver.service: required when there is not "
+                    f"benchmarks[{bench.name}].solver.service: "
+                    "required when there is not "
                     f"exactly one service (services: {sorted(self.services) or 'none'})"
                 )
             name = next(iter(self.services))
@@ -222,8 +269,8 @@ def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any
 def apply_override(data: dict[str, Any], spec: str) -> None:
     """Apply one ``key.path=value`` override in place (value parsed as YAML).
 
-    A list is indexed by position (``benchmarks.0.repeats``) or, for lists of mappings with
-    a ``name``, by name (``benchmarks.gsm8k.repeats``).
+    A list is indexed by position (``benchmarks.0.repeats``) or, for lists of mappings
+    with a ``name``, by name (``benchmarks.gsm8k.repeats``).
     """
     path, sep, raw = spec.partition("=")
     if not sep or not path.strip():
@@ -268,7 +315,8 @@ def _broadcast(data: dict[str, Any], key: str) -> list[str]:
     services = data.get("services") or {}
     if len(services) != 1:
         raise ConfigError(
-            "--nel-model-url/--nel-model-id/--nel-api-key apply to a config with exactly one "
+            "--nel-model-url/--nel-model-id/--nel-api-key apply to a config "
+            "with exactly one "
             f"service; it has {sorted(services)}: use -O services.NAME.url=... instead"
         )
     return [f"services.{next(iter(services))}"]
@@ -289,7 +337,10 @@ def _list_index(node: list[Any], key: str, where: str) -> int:
 
 
 def interpolate(data: Any, env: Mapping[str, str], path: str = "") -> Any:
-    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string; ``$$`` is a literal ``$``."""
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string.
+
+    ``$$`` is a literal ``$``.
+    """
     if isinstance(data, dict):
         return {
             k: interpolate(v, env, f"{path}.{k}" if path else str(k))
@@ -361,7 +412,10 @@ def resolve_config(
 
 
 def endpoint_url(url: str, protocol: str) -> str:
-    """Turn a base URL (``http://host/v1``) into the protocol's endpoint; keep full URLs."""
+    """Turn a base URL (``http://host/v1``) into the protocol's endpoint.
+
+    Full URLs are kept as they are.
+    """
     stripped = url.rstrip("/")
     if stripped.endswith(("/chat/completions", "/completions")):
         return stripped

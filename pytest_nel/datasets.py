@@ -1,9 +1,10 @@
-"""Dataset loading: ``hf://`` ids, an offline mirror, and local jsonl/json/csv/parquet files.
+"""Dataset loading: ``hf://`` ids, an offline mirror, and local jsonl/json/csv/parquet
+files.
 
 ``hf://org/name?config=c&split=s&revision=r`` resolves, when a mirror folder is given
-(``NEL_DATASETS_DIR``), to ``<dir>/<org>/<name>/<config or default>/<split>.jsonl`` and is
-read with the standard library only; otherwise it goes through the ``datasets`` library,
-imported lazily because it costs about a second to import.
+(``NEL_DATASETS_DIR``), to ``<dir>/<org>/<name>/<config or default>/<split>.jsonl`` and
+is read with the standard library only; otherwise it goes through the ``datasets``
+library, imported lazily because it costs about a second to import.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,6 +103,46 @@ def load_dataset(
     if not path.is_file():
         raise DatasetError(f"dataset {source!r}: no such file {str(path)!r}")
     return _load_file(source, path)
+
+
+SUBSET_FIELD = "subset"
+
+
+def load_subsets(
+    sources: Mapping[str, str],
+    *,
+    base_dir: Path | None = None,
+    mirror_dir: Path | None = None,
+) -> LoadedDataset:
+    """Load several datasets as one, in order, naming each row's subset.
+
+    Args:
+        sources: ``{subset name: source}``, each source as for :func:`load_dataset`.
+        base_dir: Folder that relative paths are resolved against.
+        mirror_dir: Offline mirror root (``NEL_DATASETS_DIR``), if any.
+
+    Returns:
+        The rows of every subset, each with its subset's name in ``subset``; the
+        fingerprint covers every subset's.
+
+    Raises:
+        DatasetError: A subset cannot be loaded, or its rows already have a
+            ``subset`` column.
+    """
+    rows: list[dict[str, Any]] = []
+    prints: list[str] = []
+    for name, source in sources.items():
+        part = load_dataset(source, base_dir=base_dir, mirror_dir=mirror_dir)
+        if part.rows and SUBSET_FIELD in part.rows[0]:
+            raise DatasetError(
+                f"dataset {source!r} already has a {SUBSET_FIELD!r} column; "
+                "it cannot be combined with other subsets"
+            )
+        rows.extend({**row, SUBSET_FIELD: name} for row in part.rows)
+        prints.append(f"{name}={part.fingerprint}")
+    digest = hashlib.sha256("\n".join(prints).encode()).hexdigest()
+    label = ", ".join(f"{name}: {src}" for name, src in sources.items())
+    return LoadedDataset(label, rows, f"sha256:{digest}", "; ".join(prints))
 
 
 def _load_file(source: str, path: Path) -> LoadedDataset:

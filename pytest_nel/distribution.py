@@ -1,8 +1,9 @@
 """Static, deterministic sharding of items across xdist workers (and SLURM shards).
 
-Every sample of one problem stays in one shard (its repeats together); problems are dealt
-round-robin in collection order. The controller's scheduler and each worker's engine call
-the same :func:`shard_of_items`, so a worker prefetches exactly the items it will be sent.
+Every sample of one problem stays in one shard (its repeats together); problems are
+dealt round-robin in collection order. The controller's scheduler and each worker's
+engine call the same :func:`shard_of_items`, so a worker prefetches exactly the items it
+will be sent.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The engine process: one asyncio loop making the model calls the parent plans.
 
 Started by :class:`pytest_nel.engine.Engine` as ``python -m pytest_nel.engine_process``.
-It reads frames from stdin (``setup``, ``plan``, ``stop``) and writes one ``result`` frame
-per sample to stdout, then ``stats`` when it stops. It ignores SIGINT: the parent decides
-when to stop it, so Ctrl-C reaches pytest first and finished samples are kept.
+It reads frames from stdin (``setup``, ``plan``, ``stop``) and writes one ``result``
+frame per sample to stdout, then ``stats`` when it stops. It ignores SIGINT: the parent
+decides when to stop it, so Ctrl-C reaches pytest first and finished samples are kept.
 """
 
 from __future__ import annotations

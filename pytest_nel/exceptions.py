@@ -2,22 +2,27 @@
 
 ::
 
-    NelError                      root of everything raised on purpose
-    +-- NelUsageError             the user must fix something (becomes a pytest usage error)
-    |   +-- ConfigError           a bad config file, key, value or override
-    |   +-- DatasetError          a dataset that cannot be found or loaded
-    |   +-- OutputDirError        an output folder that would be clobbered or mixed
-    +-- SampleError               one sample could not be evaluated (fails its item, never a 0)
-        +-- ModelError            the endpoint failed after retries (category model_error)
-        |   +-- ModelTimeout      every attempt timed out (category model_timeout)
-        |   +-- CircuitOpen       the endpoint is down; the run stops (category model_error)
-        +-- SandboxError          the sandbox failed (category sandbox_error)
-        +-- ScorerError           the scorer raised (category scorer_error)
-        +-- HarnessError          our own bug or an unexpected state (category harness_error)
-            +-- EngineDied        the engine process exited; the run stops
+    NelError                  root of everything raised on purpose
+    +-- NelUsageError         the user must fix something (becomes a pytest usage error)
+    |   +-- ConfigError       a bad config file, key, value or override
+    |   +-- DatasetError      a dataset that cannot be found or loaded
+    |   +-- OutputDirError    an output folder that would be clobbered or mixed
+    |   +-- ResultsError      a results folder that cannot be read, or two runs that
+    |   |                     cannot be compared (nel compare / nel gate)
+    |   +-- PolicyError       a gate policy file with a bad key or value
+    +-- SampleError           one sample could not be evaluated (fails its item,
+        |                     never a 0)
+        +-- ModelError        the endpoint failed after retries (category model_error)
+        |   +-- ModelTimeout  every attempt timed out (category model_timeout)
+        |   +-- CircuitOpen   the endpoint is down; the run stops (category model_error)
+        +-- SandboxError      the sandbox failed (category sandbox_error)
+        +-- ScorerError       the scorer raised (category scorer_error)
+        +-- HarnessError      our own bug or an unexpected state
+            |                 (category harness_error)
+            +-- EngineDied    the engine process exited; the run stops
 
-A ``SampleError`` carries its ``category``: it is written to results.jsonl and shown on the
-failed item. Errors are never turned into a reward of 0.
+A ``SampleError`` carries its ``category``: it is written to results.jsonl and shown on
+the failed item. Errors are never turned into a reward of 0.
 """
 
 from __future__ import annotations
@@ -49,6 +54,14 @@ class DatasetError(NelUsageError):
 
 class OutputDirError(NelUsageError):
     """The output folder would mix or clobber runs."""
+
+
+class ResultsError(NelUsageError):
+    """A results folder cannot be read, or two runs cannot be compared."""
+
+
+class PolicyError(NelUsageError):
+    """A gate policy file is invalid (the message names the key path)."""
 
 
 class SampleError(NelError):

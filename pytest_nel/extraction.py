@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from itertools import accumulate, compress
@@ -51,6 +51,7 @@ _ANSWER_LINE = re.compile(
 )
 _BOXED = re.compile(r"\\(?:boxed|fbox)[ \t]{0,3}\{")
 _TRIGGERS = ((_HASH, "hash"), (_ANSWER_IS, "answer_is"), (_ANSWER_LINE, "answer_line"))
+_Triggers = tuple[tuple[re.Pattern[str], str], ...]
 _NON_BLANK = re.compile(r"\S")
 _SENTENCE_END = re.compile(
     r"[.!?。](?=\s|$)|[,;]?\s(?:because|since)\b|[,;]\s(?:and|but|so|which|while)\b",
@@ -286,14 +287,17 @@ def _number_in(text: str) -> Decimal | None:
 # --------------------------------------------------------------------------- statements
 
 
-def _trigger_spans(text: str, only: str | None) -> list[tuple[int, int, int, str]]:
+def _trigger_spans(
+    text: str, only: str | None, extra: _Triggers = ()
+) -> list[tuple[int, int, int, str]]:
     """Every answer trigger in ``text`` as (start, text start, text end, method).
 
-    A text end of -1 means "to the end of the line".
+    A text end of -1 means "to the end of the line". ``extra`` adds triggers (the
+    answer cues of another language).
     """
     spans = [
         (match.start(), match.end(), -1, method)
-        for pattern, method in _TRIGGERS
+        for pattern, method in (*_TRIGGERS, *extra)
         if only in (None, method)
         for match in pattern.finditer(text)
     ]
@@ -329,10 +333,12 @@ def _is_short_answer(cleaned: str) -> bool:
     return len(cleaned) <= 40 and len(cleaned.split()) <= 3
 
 
-def _statements(text: str, only: str | None = None) -> Iterator[_Statement]:
+def _statements(
+    text: str, only: str | None = None, extra: _Triggers = ()
+) -> Iterator[_Statement]:
     """Yield the last few answer statements in ``text``, last first."""
     for start, begin, end, method in reversed(
-        _trigger_spans(text, only)[-_MAX_STATEMENTS:]
+        _trigger_spans(text, only, extra)[-_MAX_STATEMENTS:]
     ):
         if end < 0:
             begin, end = _rest_of_line(text, begin)
@@ -387,7 +393,9 @@ def _answer_text(answer: str) -> tuple[str | None, str]:
     return (final, "final_line") if final else (None, "none")
 
 
-def extract_number(text: str) -> tuple[Decimal | None, str]:
+def extract_number(
+    text: str, *, cues: Sequence[str] = ()
+) -> tuple[Decimal | None, str]:
     """Read the final numeric answer of a response.
 
     The number of the last answer statement that holds one (all of it, or its last
@@ -396,12 +404,15 @@ def extract_number(text: str) -> tuple[Decimal | None, str]:
 
     Args:
         text: The raw model response.
+        cues: Extra answer cues, each followed by a colon in the response
+            (``"Antwort"`` reads ``Antwort: 18``; method ``"cue"``), e.g. the
+            answer words of the response's language.
 
     Returns:
         ``(value, method)``; ``(None, "none")`` when there is no number at all.
     """
     tail = _tail(text)
-    for statement in _statements(tail):
+    for statement in _statements(tail, extra=_cue_triggers(tuple(cues))):
         value = _number_in(clean_answer(statement.text))
         if value is not None:
             return value, statement.method
@@ -411,6 +422,102 @@ def extract_number(text: str) -> tuple[Decimal | None, str]:
         return value, "final_line"
     value = _last_number(tail)
     return (value, "last_number") if value is not None else (None, "none")
+
+
+@lru_cache(maxsize=64)
+def _cue_triggers(cues: tuple[str, ...]) -> _Triggers:
+    """One trigger for a set of answer cues: ``Antwort:``, ``**答案**：``..."""
+    if not cues:
+        return ()
+    words = "|".join(re.escape(cue) for cue in sorted(cues, key=len, reverse=True))
+    # No word boundary: Chinese, Japanese and Thai do not separate words.
+    cue = re.compile(rf"(?:{words})[ \t*_]{{0,6}}[:：][ \t*_]{{0,6}}", re.IGNORECASE)
+    return ((cue, "cue"),)
+
+
+# --------------------------------------------------------------------------- math
+
+_MATH_DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
+_MATH_MAX_WORDS = 3  # a final line longer than this is prose, not an answer
+_MATH_MAX_LINE = 100
+
+
+def _strip_delimiters(text: str) -> str:
+    """Drop one pair of math delimiters (``$...$``, ``\\(...\\)``...) around it."""
+    for left, right in _MATH_DELIMITERS:
+        inner = text[len(left) : len(text) - len(right)]
+        wrapped = len(text) > len(left) + len(right) and text.startswith(left)
+        if wrapped and text.endswith(right) and left not in inner.replace("\\$", ""):
+            return inner.strip()
+    return text
+
+
+def _strip_boxed(text: str) -> str:
+    """The content of a ``\\boxed{...}`` that is the whole of ``text``."""
+    boxed = _BOXED.match(text)
+    if boxed is None or _brace_pairs(text).get(boxed.end() - 1) != len(text) - 1:
+        return text
+    return text[boxed.end() : -1].strip()
+
+
+def clean_math_answer(text: str) -> str:
+    """Strip what wraps a LaTeX answer without touching the mathematics.
+
+    Markdown bold, math delimiters (``$``, ``\\(...\\)``...), one outer
+    ``\\boxed{}`` and trailing punctuation go; ``\\frac``, ``\\text`` and every other
+    command stay for the equivalence checker (unlike :func:`clean_answer`, which
+    turns ``\\frac{a+b}{c}`` into text).
+
+    Args:
+        text: A candidate answer, e.g. ``"**$\\frac{1}{2}$**."``.
+
+    Returns:
+        The LaTeX answer, e.g. ``"\\frac{1}{2}"``.
+    """
+    for _ in range(4):  # peel nested wrappers one layer a pass
+        before = text
+        text = _MD_BOLD.sub(lambda m: m.group(1) or m.group(2) or "", text.strip())
+        text = text.strip().rstrip(".,;:!。 \t\n").strip()
+        text = _strip_boxed(_strip_delimiters(text))
+        if text == before:
+            break
+    return text
+
+
+def extract_math_answer(text: str) -> tuple[str | None, str]:
+    """Read the final mathematical answer of a response, as LaTeX.
+
+    The last ``\\boxed{...}`` (nested braces kept) gives the answer; without one,
+    the last answer statement (``The final answer is $x$``, ``Answer: x``,
+    ``#### x``); else a last line that is only an answer (at most three words).
+    Reasoning blocks are dropped first, and only the last 20,000 characters are
+    read.
+
+    Args:
+        text: The raw model response.
+
+    Returns:
+        ``(answer, method)`` with the answer cleaned by :func:`clean_math_answer`;
+        ``(None, "none")`` when the response states nothing.
+    """
+    tail = _tail(text)
+    # The last \boxed{} first: it is what math prompts ask for, and a check after it
+    # ("so our answer is correct") is no answer statement.
+    for only in ("boxed", None):
+        for statement in _statements(tail, only=only):
+            answer = clean_math_answer(statement.text)
+            if answer:
+                return answer, statement.method
+    stripped = tail.rstrip()
+    line = stripped[stripped.rfind("\n") + 1 :].strip()
+    if not line or line.endswith((":", "?")) or len(line) > _MATH_MAX_LINE:
+        return None, "none"
+    if _BOXED.search(line):
+        return None, "none"  # a \boxed{ that no statement took is never closed
+    answer = clean_math_answer(line)
+    if answer and len(answer.split()) <= _MATH_MAX_WORDS:
+        return answer, "final_line"
+    return None, "none"
 
 
 # --------------------------------------------------------------------------- choices

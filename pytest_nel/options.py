@@ -28,7 +28,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        help="benchmark to run: a built-in name, ./file.py or ./file.py:name (repeatable); "
+        help="benchmark to run: a built-in name, ./file.py or ./file.py:name "
+        "(repeatable); "
         "with --nel-config, selects benchmarks from it",
     )
     add(
@@ -92,6 +93,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         help="print a progress line this often on long runs (0: never)",
     )
+    add(
+        "--nel-baseline",
+        metavar="DIR",
+        help="gate this run against the results folder DIR: one <bench>::gate item "
+        "per benchmark",
+    )
+    add(
+        "--nel-gate-policy",
+        metavar="FILE",
+        help="gate policy YAML for --nel-baseline (default: every benchmark "
+        "supporting, max_drop 0.015)",
+    )
+    add(
+        "--nel-strict",
+        action="store_true",
+        help="gate items with insufficient evidence fail instead of skipping",
+    )
 
 
 def is_active(config: pytest.Config) -> bool:
@@ -112,26 +130,32 @@ def build_config(config: pytest.Config) -> NelConfig:
     overrides = [*_quick_overrides(config, path is not None), *overrides]
     env = dict(os.environ)
     cfg = resolve_config(path, base, overrides, env)
+    needs_model = any(b.solver.type != "oracle" for b in cfg.benchmarks)
+    if path is None and not cfg.services and needs_model:
+        raise ConfigError(_NEEDS_MODEL)
     return _select_benchmarks(cfg, opt("nel_bench") if path is not None else [])
+
+
+_NEEDS_MODEL = (
+    "--nel-bench without --nel-config needs --nel-model-url and --nel-model-id "
+    "(or put the model in a config file: --nel-config FILE)"
+)
 
 
 def _quick_config(config: pytest.Config) -> dict[str, Any]:
     opt = config.getoption
     url, model = opt("nel_model_url"), opt("nel_model_id")
+    benchmarks = [{"name": name} for name in opt("nel_bench")]
+    if not url and not model:
+        return {"benchmarks": benchmarks}  # oracle solvers only; checked once resolved
     if not url or not model:
-        raise ConfigError(
-            "--nel-bench without --nel-config needs --nel-model-url and --nel-model-id "
-            "(or put the model in a config file: --nel-config FILE)"
-        )
+        raise ConfigError(_NEEDS_MODEL)
     service: dict[str, Any] = {"type": "api", "url": url, "model": model}
     if opt("nel_protocol"):
         service["protocol"] = opt("nel_protocol")
     if opt("nel_api_key"):
         service["api_key"] = opt("nel_api_key")
-    return {
-        "services": {"model": service},
-        "benchmarks": [{"name": name} for name in opt("nel_bench")],
-    }
+    return {"services": {"model": service}, "benchmarks": benchmarks}
 
 
 def _quick_overrides(config: pytest.Config, with_file: bool) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from pytest_nel.benchmark import BenchmarkSpec
 from pytest_nel.config import BenchmarkConfig
-from pytest_nel.datasets import LoadedDataset, load_dataset
+from pytest_nel.datasets import LoadedDataset, load_dataset, load_subsets
 from pytest_nel.exceptions import DatasetError
 
 ID_FIELDS = ("task_id", "unique_id", "question_id", "id", "problem_id")
@@ -17,21 +17,28 @@ ID_FIELDS = ("task_id", "unique_id", "question_id", "id", "problem_id")
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One dataset row, with its index in the original (unshuffled) split."""
+    """One dataset row, with its index in the original (unshuffled) split.
+
+    ``category`` is the value of the benchmark's category field, or a list of
+    ``field=value`` labels when the benchmark breaks down by several fields.
+    """
 
     idx: int
     id: str
     row: dict[str, Any]
-    category: str | None
+    category: str | list[str] | None
 
 
 def load_problems(
     spec: BenchmarkSpec, cfg: BenchmarkConfig, mirror_dir: Path | None
 ) -> tuple[LoadedDataset, list[Problem]]:
     """Load the dataset, shuffle it with the seed and cut it to ``max_problems``."""
-    data = load_dataset(spec.dataset, base_dir=spec.base_dir, mirror_dir=mirror_dir)
+    if isinstance(spec.dataset, str):
+        data = load_dataset(spec.dataset, base_dir=spec.base_dir, mirror_dir=mirror_dir)
+    else:
+        data = load_subsets(spec.dataset, base_dir=spec.base_dir, mirror_dir=mirror_dir)
     if not data.rows:
-        raise DatasetError(f"dataset {spec.dataset!r} is empty")
+        raise DatasetError(f"dataset {data.source!r} is empty")
     rows = (
         [_mapped(r, spec.field_mapping) for r in data.rows]
         if spec.field_mapping
@@ -48,9 +55,17 @@ def load_problems(
     for idx in order:
         row = rows[idx]
         pid = str(row[id_field]) if id_field and id_field in row else str(idx)
-        category = str(row[spec.category_field]) if spec.category_field else None
-        problems.append(Problem(idx, pid, row, category))
+        problems.append(Problem(idx, pid, row, _category(spec, row)))
     return data, problems
+
+
+def _category(spec: BenchmarkSpec, row: dict[str, Any]) -> str | list[str] | None:
+    fields = spec.category_field
+    if fields is None:
+        return None
+    if isinstance(fields, str):
+        return str(row[fields])
+    return [f"{name}={row[name]}" for name in fields]
 
 
 def _mapped(row: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
@@ -65,20 +80,29 @@ def _check_fields(spec: BenchmarkSpec, row: dict[str, Any]) -> None:
         and spec.target_field not in row
     ):
         raise DatasetError(
-            f"benchmark {spec.name}: target_field {spec.target_field!r} is not a column of "
+            f"benchmark {spec.name}: target_field {spec.target_field!r} "
+            "is not a column of "
             f"{spec.dataset!r}; columns: {fields}"
         )
-    if spec.category_field is not None and spec.category_field not in row:
-        raise DatasetError(
-            f"benchmark {spec.name}: category_field {spec.category_field!r} is not a column; "
-            f"columns: {fields}"
-        )
+    category_fields = (
+        (spec.category_field,)
+        if isinstance(spec.category_field, str)
+        else spec.category_field or ()
+    )
+    for category_field in category_fields:
+        if category_field not in row:
+            raise DatasetError(
+                f"benchmark {spec.name}: category_field {category_field!r} "
+                "is not a column; "
+                f"columns: {fields}"
+            )
     if isinstance(spec.prompt, str):
         try:
             render_prompt(spec, row)
         except KeyError as exc:
             raise DatasetError(
-                f"benchmark {spec.name}: the prompt uses {{{exc.args[0]}}} but the dataset "
+                f"benchmark {spec.name}: the prompt uses {{{exc.args[0]}}} "
+                "but the dataset "
                 f"has no such column; columns: {fields}"
             ) from None
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ FORMATS = {
     "json": "report.json",
     "csv": "report.csv",
     "html": "report.html",
+    "latex": "report.tex",
 }
 COLUMNS = (
     "benchmark",
@@ -88,8 +88,18 @@ def _metric_cells(m: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def render(summaries: dict[str, dict[str, Any]], fmt: str) -> str:
-    """The report in one format."""
+def render(
+    summaries: dict[str, dict[str, Any]],
+    fmt: str,
+    folder: Path | None = None,
+    *,
+    gate: dict[str, Any] | None = None,
+) -> str:
+    """The report in one format (html and latex through the side-by-side renderers).
+
+    ``folder`` is the results folder, named in the html and latex reports; ``gate``
+    (``GateResult.to_dict()`` of the in-run gate) adds a gate section to them.
+    """
     if fmt == "json":
         return json.dumps({"benchmarks": summaries}, indent=2, default=str) + "\n"
     if fmt == "csv":
@@ -100,8 +110,14 @@ def render(summaries: dict[str, dict[str, Any]], fmt: str) -> str:
         return buffer.getvalue()
     if fmt == "markdown":
         return _markdown(summaries)
-    if fmt == "html":
-        return _html(summaries)
+    if fmt in ("html", "latex"):
+        from pytest_nel.report_data import Report, RunResults
+        from pytest_nel.report_formats import render_report
+
+        where = folder or Path(".")
+        label = _single_label(summaries) or where.resolve().name or "run"
+        run = RunResults(label=label, path=where, summaries=summaries)
+        return render_report(Report([run], gate=gate), fmt)
     raise ValueError(f"unknown report format {fmt!r}; choose one of {sorted(FORMATS)}")
 
 
@@ -117,7 +133,8 @@ def _markdown(summaries: dict[str, dict[str, Any]]) -> str:
         lines.append(
             f"| {row['benchmark']} | {row['metric']} | {row['value']:.4f} "
             f"| [{row['ci_lower']:.4f}, {row['ci_upper']:.4f}] | {row['method']} "
-            f"| {row['problems']} | {row['samples']} | {row['errors']} | {row['unparsed']} |"
+            f"| {row['problems']} | {row['samples']} | {row['errors']} "
+            f"| {row['unparsed']} |"
         )
     for name, summary in summaries.items():
         fp = summary.get("fingerprint", {})
@@ -134,60 +151,18 @@ def _markdown(summaries: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _html(summaries: dict[str, dict[str, Any]]) -> str:
-    body = []
-    for row in rows(summaries):
-        lo, hi, v = row["ci_lower"], row["ci_upper"], row["value"]
-        bar = (
-            f'<svg width="200" height="14"><line x1="{lo * 200:.1f}" x2="{hi * 200:.1f}" '
-            f'y1="7" y2="7" stroke="#555" stroke-width="2"/><circle cx="{v * 200:.1f}" '
-            f'cy="7" r="4" fill="#2a6"/></svg>'
-        )
-        cells = [
-            row["benchmark"],
-            row["metric"],
-            f"{v:.4f}",
-            f"[{lo:.4f}, {hi:.4f}]",
-            row["method"],
-            row["problems"],
-            row["samples"],
-            row["errors"],
-        ]
-        body.append(
-            "<tr>"
-            + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
-            + f"<td>{bar}</td></tr>"
-        )
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in (
-            "benchmark",
-            "metric",
-            "score",
-            "95% CI",
-            "method",
-            "problems",
-            "samples",
-            "errors",
-            "score with CI (0 to 1)",
-        )
-    )
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Evaluation report</title>"
-        "<style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}"
-        "</style></head><body><h1>Evaluation report</h1><table>"
-        f"<tr>{head}</tr>{''.join(body)}</table></body></html>\n"
-    )
-
-
 def write_reports(
-    folder: Path, summaries: dict[str, dict[str, Any]], formats: Sequence[str]
+    folder: Path,
+    summaries: dict[str, dict[str, Any]],
+    formats: Sequence[str],
+    *,
+    gate: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Write the configured report formats into the results folder."""
     written = []
     for fmt in formats:
         path = folder / FORMATS[fmt]
-        path.write_text(render(summaries, fmt), encoding="utf-8")
+        path.write_text(render(summaries, fmt, folder, gate=gate), encoding="utf-8")
         written.append(path)
     return written
 
@@ -199,3 +174,11 @@ def headline_text(summary: dict[str, Any]) -> str:
         return "no scored samples"
     name, m = found
     return f"{name} {m['value']:.4f} [{m['ci_lower']:.4f}, {m['ci_upper']:.4f}]"
+
+
+def _single_label(summaries: dict[str, dict[str, Any]]) -> str | None:
+    models = {
+        str((s.get("fingerprint", {}).get("model") or {}).get("model"))
+        for s in summaries.values()
+    }
+    return models.pop() if len(models) == 1 and "None" not in models else None

@@ -1,8 +1,10 @@
-"""The durable record of a run: results.jsonl per benchmark, fingerprints, atomic writes.
+"""The durable record of a run: results.jsonl per benchmark, fingerprints, atomic
+writes.
 
-Every sample is appended to ``<output>/<benchmark>/results.jsonl`` (or, under xdist, to the
-worker's ``results.part-<worker>.jsonl``) and flushed as soon as it is done, so a crash
-loses nothing that finished. Readers take the *last* record per (problem_idx, repeat).
+Every sample is appended to ``<output>/<benchmark>/results.jsonl`` (or, under xdist, to
+the worker's ``results.part-<worker>.jsonl``) and flushed as soon as it is done, so a
+crash loses nothing that finished. Readers take the *last* record per (problem_idx,
+repeat).
 """
 
 from __future__ import annotations
@@ -61,7 +63,10 @@ class ResultsWriter:
 
 @dataclass(frozen=True, slots=True)
 class ReadResult:
-    """Records read from results files, with the count of lines that could not be parsed."""
+    """Records read from results files.
+
+    Also holds the count of lines that could not be parsed.
+    """
 
     records: list[dict[str, Any]]
     bad_lines: int
@@ -111,8 +116,8 @@ def latest_records(
 def merge_parts(bench_dir: Path) -> int:
     """Append worker part files to results.jsonl and delete them; returns lines moved.
 
-    Crash-safe: a part is deleted only after its lines are flushed to results.jsonl, and a
-    line copied twice is harmless because readers keep the last record per sample.
+    Crash-safe: a part is deleted only after its lines are flushed to results.jsonl, and
+    a line copied twice is harmless because readers keep the last record per sample.
     """
     moved = 0
     parts = sorted(bench_dir.glob(PART_GLOB))

@@ -1,8 +1,8 @@
 """The run's state: the resolved benchmarks, their services and output folders.
 
-One :class:`NelRun` is built in ``pytest_configure`` and kept in ``config.stash``; nothing
-about the run lives in module globals or environment variables, so the plugin behaves the
-same in-process, under pytester and under xdist.
+One :class:`NelRun` is built in ``pytest_configure`` and kept in ``config.stash``;
+nothing about the run lives in module globals or environment variables, so the plugin
+behaves the same in-process, under pytester and under xdist.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import hashlib
 import json
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,29 @@ from pytest_nel.config import (
 )
 from pytest_nel.exceptions import ConfigError, OutputDirError
 from pytest_nel.results import FINGERPRINT, RESULTS, RUN_MARKER, fingerprint_diff
+from pytest_nel.scoring import get_scorer
 
-ServiceConfig = ApiService | LlamaCppService
+#: The service name of benchmarks whose solver is ``oracle`` (no config key is this).
+ORACLE_SERVICE = "<oracle>"
+
+
+@dataclass(frozen=True)
+class OracleService:
+    """The stand-in service of a benchmark whose solver is ``oracle``: no model.
+
+    It gives the fingerprint an honest model identity (``oracle``); nothing ever
+    connects to it, so there is no endpoint, preflight or managed server.
+    """
+
+    type: str = "oracle"
+    model: str = "oracle"
+    protocol: str = "chat_completions"
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    request_timeout: float = 1.0
+    max_retries: int = 0
+
+
+ServiceConfig = ApiService | LlamaCppService | OracleService
 
 
 def package_version() -> str:
@@ -62,8 +83,16 @@ class BenchmarkRun:
     done: set[tuple[int, int]] = field(default_factory=set)
     dataset_fingerprint: str | None = None
 
+    @property
+    def is_oracle(self) -> bool:
+        """True when the solver answers with the reference answer (no model call)."""
+        return self.config.solver.type == "oracle"
+
     def fingerprint(self, endpoint: str | None) -> dict[str, Any]:
-        """The run fingerprint: the task part decides comparability, the model part identity."""
+        """The run fingerprint.
+
+        The task part decides comparability, the model part identity.
+        """
         model = self.service.model
         return {
             "task": {
@@ -118,9 +147,29 @@ def build_run(
         if spec.name in seen:
             raise ConfigError(f"benchmarks: {spec.name!r} is listed twice")
         seen.add(spec.name)
-        service_name, service = config.service_for(bench_cfg)
+        spec = _scored_by(spec, bench_cfg)
+        service_name: str
+        service: ServiceConfig
+        if bench_cfg.solver.type == "oracle":
+            service_name, service = ORACLE_SERVICE, OracleService()
+        else:
+            service_name, service = config.service_for(bench_cfg)
         benches.append(_bench_run(spec, bench_cfg, service_name, service, output))
     return NelRun(config, output, benches, resume, mirror_dir)
+
+
+def _scored_by(spec: BenchmarkSpec, cfg: BenchmarkConfig) -> BenchmarkSpec:
+    """The spec, its scorer replaced by the config's named scorer when it names one."""
+    if cfg.scoring is None:
+        return spec
+    name = cfg.scoring.metrics[0].name
+    try:
+        named = get_scorer(name)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"benchmarks[{cfg.name}].scoring.metrics[0].name: {exc}"
+        ) from None
+    return replace(spec, scorer=named, scorer_version=f"scorer:{name}")
 
 
 def _bench_run(
@@ -151,7 +200,10 @@ def _bench_run(
 
 
 def api_endpoint(service: ServiceConfig) -> str | None:
-    """The full endpoint URL of a remote service (None for managed ones before start)."""
+    """The full endpoint URL of a remote service.
+
+    None for managed ones before they start.
+    """
     if isinstance(service, ApiService):
         return endpoint_url(service.url, service.protocol)
     return None
@@ -164,8 +216,9 @@ def prepare_output(run: NelRun, *, overwrite: bool) -> None:
     """Check the output folder against --resume/--overwrite and mark it as ours.
 
     Raises:
-        OutputDirError: A non-empty folder without --resume/--overwrite, an --overwrite of
-            a folder that is not a pytest-nel results folder, or both flags together.
+        OutputDirError: A non-empty folder without --resume/--overwrite, an
+            --overwrite of a folder that is not a pytest-nel results folder, or both
+            flags together.
     """
     out = run.output
     if run.resume and overwrite:
@@ -174,12 +227,14 @@ def prepare_output(run: NelRun, *, overwrite: bool) -> None:
     if nonempty and not run.resume:
         if not overwrite:
             raise OutputDirError(
-                f"output folder {out} is not empty: pass --resume to continue that run, "
+                f"output folder {out} is not empty: "
+                "pass --resume to continue that run, "
                 "--overwrite to replace it, or choose another folder (-o DIR)"
             )
         if not (out / RUN_MARKER).is_file():
             raise OutputDirError(
-                f"--overwrite: {out} is not a pytest-nel results folder (no {RUN_MARKER}); "
+                f"--overwrite: {out} is not a pytest-nel results folder "
+                f"(no {RUN_MARKER}); "
                 "refusing to delete it"
             )
         shutil.rmtree(out)

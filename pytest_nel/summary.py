@@ -1,8 +1,8 @@
 """summary.json: metrics with confidence intervals, computed from the durable results.
 
 The controller computes every summary from results.jsonl (the last record per
-(problem_idx, repeat)), never from a worker's memory, so ``--resume``, ``--lf`` and ``-k``
-reruns still summarise the whole run.
+(problem_idx, repeat)), never from a worker's memory, so ``--resume``, ``--lf`` and
+``-k`` reruns still summarise the whole run.
 """
 
 from __future__ import annotations
@@ -36,10 +36,12 @@ def summarize(
     )
     for r in scored:
         by_problem[int(r["problem_idx"])].append(float(r["reward"]))
-        if r.get("category") is not None:
-            by_category[str(r["category"])][int(r["problem_idx"])].append(
-                float(r["reward"])
-            )
+        labels = r.get("category")
+        for label in labels if isinstance(labels, list) else [labels]:
+            if label is not None:  # several labels: one breakdown per field
+                by_category[str(label)][int(r["problem_idx"])].append(
+                    float(r["reward"])
+                )
     # Problems in index order: the bootstrap's result must not depend on record order.
     rewards = [by_problem[k] for k in sorted(by_problem)]
     metrics = compute_metrics(rewards, binary=binary, repeats=repeats)

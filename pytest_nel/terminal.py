@@ -72,7 +72,10 @@ def write_summary_table(
 
 
 class Progress:
-    """A status line every ``interval`` seconds on long runs (samples, rate, score, errors)."""
+    """A status line every ``interval`` seconds on long runs.
+
+    It shows samples, rate, score and errors.
+    """
 
     def __init__(self, reporter: Any, total: int, interval: float) -> None:
         self.reporter = reporter
@@ -106,7 +109,8 @@ class Progress:
         eta = (self.total - self.done) / rate if rate > 0 else float("inf")
         mean = f"{self.reward / self.scored:.3f}" if self.scored else "-"
         return (
-            f"[nel] {self.done}/{self.total} samples ({self.done / max(self.total, 1):.0%}), "
+            f"[nel] {self.done}/{self.total} samples "
+            f"({self.done / max(self.total, 1):.0%}), "
             f"{rate:.1f}/s, mean reward so far {mean}, {self.errors} errors, "
             f"ETA {eta:.0f}s"
         )

@@ -1,8 +1,10 @@
-"""Items decided from the whole run (error budgets; gates later), reported by the controller.
+"""Items decided from the whole run (error budgets; gates later), reported by the
+controller.
 
 Under xdist no single worker sees every sample, so these verdicts are computed by the
-controller from results.jsonl after all items ran, and reported through the normal report
-hooks: the terminal, ``--junitxml`` and the exit status all see them like any item.
+controller from results.jsonl after all items ran, and reported through the normal
+report hooks: the terminal, ``--junitxml`` and the exit status all see them like any
+item.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ def emit_report(
     message: str,
     properties: list[tuple[str, object]],
 ) -> None:
-    """Report one synthetic item through pytest's hooks (terminal, JUnit, exit status)."""
+    """Report one synthetic item through pytest's hooks.
+
+    The terminal, JUnit and the exit status all see it.
+    """
     hook = session.config.hook
     location = (nodeid.split("::")[0], None, nodeid)
     hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
@@ -44,7 +49,10 @@ def emit_report(
 def emit_error_budget_items(
     session: pytest.Session, run: NelRun, summaries: dict[str, dict[str, Any]]
 ) -> None:
-    """One ``<benchmark>::error-budget`` item per benchmark that sets ``error_budget``."""
+    """One ``<benchmark>::error-budget`` item per benchmark.
+
+    Only benchmarks that set ``error_budget`` get one.
+    """
     for bench in run.benchmarks:
         budget = bench.config.error_budget
         summary = summaries.get(bench.name)

@@ -14,7 +14,8 @@ from pytest_nel.exceptions import ModelError
 class SimpleSolver:
     """Sends the rendered prompt (plus an optional system prompt) and reads one choice.
 
-    When a seed is set, repeat ``k`` sends ``seed + k`` so that repeats are distinct samples.
+    When a seed is set, repeat ``k`` sends ``seed + k`` so that repeats are distinct
+    samples.
     """
 
     def __init__(

@@ -45,7 +45,8 @@ def test_gsm8k_scores_the_fake_models_known_accuracy(
     _, problems = load_problems(
         spec, BenchmarkConfig(name="gsm8k", max_problems=200), datasets_dir
     )
-    # The fake answers correctly exactly when sha1(question) % 10000 < 7000 (accuracy 0.7).
+    # The fake answers correctly exactly when sha1(question) % 10000 < 7000 (accuracy
+    # 0.7).
     expected = sum(
         int(hashlib.sha1(p.row["question"].encode()).hexdigest(), 16) % 10000 < 7000
         for p in problems

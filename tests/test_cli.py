@@ -98,7 +98,8 @@ def test_eval_run_config_and_report(
     config = pytester.path / "eval.yaml"
     config.write_text(
         "services:\n  fake:\n    type: api\n"
-        f"    url: {fake.base_url}\n    model: fake\n    api_key: ${{NEL_TEST_SECRET}}\n"
+        f"    url: {fake.base_url}\n    model: fake\n"
+        "    api_key: ${NEL_TEST_SECRET}\n"
         "benchmarks:\n  - name: ./toy_bench.py\n    repeats: 2\n"
         "output:\n  dir: results\n  report_formats: [markdown, json, csv, html]\n"
     )

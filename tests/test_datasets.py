@@ -15,17 +15,29 @@ ROWS = [{"question": "q0", "answer": "1"}, {"question": "q1", "answer": "2"}]
 
 def test_hub_id_parsing() -> None:
     hub = parse_hub_id("hf://openai/gsm8k?config=main&split=train&revision=abc")
-    assert (hub.repo, hub.config, hub.split, hub.revision) == ("openai/gsm8k", "main",
-                                                               "train", "abc")
-    assert parse_hub_id("hf://org/name").mirror_parts == ("org/name", "default", "test.jsonl")
+    assert (hub.repo, hub.config, hub.split, hub.revision) == (
+        "openai/gsm8k",
+        "main",
+        "train",
+        "abc",
+    )
+    assert parse_hub_id("hf://org/name").mirror_parts == (
+        "org/name",
+        "default",
+        "test.jsonl",
+    )
     with pytest.raises(DatasetError, match=r"unknown query key\(s\) \['splt'\]"):
         parse_hub_id("hf://org/name?splt=test")
     with pytest.raises(DatasetError, match="expected hf://<org>/<name>"):
         parse_hub_id("hf://just-a-name")
 
 
-def test_mirror_resolves_hub_ids_without_the_datasets_library(datasets_dir: Path) -> None:
-    data = load_dataset("hf://openai/gsm8k?config=main&split=test", mirror_dir=datasets_dir)
+def test_mirror_resolves_hub_ids_without_the_datasets_library(
+    datasets_dir: Path,
+) -> None:
+    data = load_dataset(
+        "hf://openai/gsm8k?config=main&split=test", mirror_dir=datasets_dir
+    )
     assert len(data.rows) == 1319 and data.fingerprint.startswith("sha256:")
     assert data.rows[0]["question"].startswith("Janet")
     humaneval = load_dataset("hf://openai/openai_humaneval", mirror_dir=datasets_dir)

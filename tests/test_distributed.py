@@ -1,4 +1,7 @@
-"""``-n 2`` runs: static shards, no model call twice, the same summary as one process."""
+"""``-n 2`` runs: static shards, no model call twice.
+
+The summary is the same as in one process.
+"""
 
 from __future__ import annotations
 

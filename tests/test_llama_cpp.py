@@ -1,4 +1,7 @@
-"""End to end against a real model: SmolLM2-135M served by llama.cpp, managed by the run."""
+"""End to end against a real model: SmolLM2-135M served by llama.cpp.
+
+The llama.cpp server is managed by the run.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +19,11 @@ pytestmark = pytest.mark.skipif(
 
 def test_smollm2_quickstart_config(pytester: pytest.Pytester) -> None:
     pytester.path.joinpath("c.yaml").write_text(
-        "services:\n  smollm2:\n    type: llama_cpp\n    model: smollm2\n    n_threads: 2\n"
+        "services:\n  smollm2:\n    type: llama_cpp\n    model: smollm2\n"
+        "    n_threads: 2\n"
         "    generation: {temperature: 0, max_tokens: 24, seed: 7}\n"
-        "benchmarks:\n  - name: arithmetic\n    max_problems: 4\n    max_concurrent: 1\n"
+        "benchmarks:\n  - name: arithmetic\n    max_problems: 4\n"
+        "    max_concurrent: 1\n"
         "output: {dir: out}\n"
     )
     result = pytester.runpytest_subprocess(
@@ -50,7 +55,8 @@ def test_one_managed_server_for_two_workers(pytester: pytest.Pytester) -> None:
     pytester.path.joinpath("c.yaml").write_text(
         "services:\n  smollm2:\n    type: llama_cpp\n    n_threads: 1\n"
         "    generation: {temperature: 0, max_tokens: 8}\n"
-        "benchmarks:\n  - name: arithmetic\n    max_problems: 4\n    max_concurrent: 2\n"
+        "benchmarks:\n  - name: arithmetic\n    max_problems: 4\n"
+        "    max_concurrent: 2\n"
         "output: {dir: out}\n"
     )
     result = pytester.runpytest_subprocess(

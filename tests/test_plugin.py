@@ -378,8 +378,11 @@ def test_missing_dataset_names_the_id(
 def test_garbage_mid_run_is_a_model_error(
     pytester: pytest.Pytester, fake: FakeModel, toy_bench: Any
 ) -> None:
-    toy_bench(toy_rows(4, extra={0: "FAULT: garbage", 1: "FAULT: malformed",
-                                 2: "FAULT: nochoices"}))
+    toy_bench(
+        toy_rows(
+            4, extra={0: "FAULT: garbage", 1: "FAULT: malformed", 2: "FAULT: nochoices"}
+        )
+    )
     result = run(pytester, fake, "--nel-override", "services.model.max_retries=1")
     result.assert_outcomes(passed=1, failed=3)
     result.stdout.fnmatch_lines(["*no choices*", "*invalid JSON*"])
@@ -397,14 +400,33 @@ def test_ctrl_c_keeps_finished_samples_and_writes_a_partial_summary(
     toy_bench(toy_rows(400))
     fake.control(latency_ms=300)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--nel-bench", "./toy_bench.py", "--nel-model-url",
-         fake.base_url, "--nel-model-id", "fake", "--nel-output", "out",
-         "--nel-max-concurrent", "8", "-p", "no:cacheprovider"],
-        cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nel-bench",
+            "./toy_bench.py",
+            "--nel-model-url",
+            fake.base_url,
+            "--nel-model-id",
+            "fake",
+            "--nel-output",
+            "out",
+            "--nel-max-concurrent",
+            "8",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     results = pytester.path / "out" / "toy" / "results.jsonl"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (
-            not results.is_file() or len(results.read_text().splitlines()) < 10):
+        not results.is_file() or len(results.read_text().splitlines()) < 10
+    ):
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
@@ -423,4 +445,6 @@ def test_progress_line_on_long_runs(
 ) -> None:
     toy_bench(toy_rows(5))
     result = run(pytester, fake, "--nel-progress-interval", "0.000001")
-    result.stdout.fnmatch_lines(["*[[]nel[]] */5 samples*mean reward so far 1.000*ETA*"])
+    result.stdout.fnmatch_lines(
+        ["*[[]nel[]] */5 samples*mean reward so far 1.000*ETA*"]
+    )

@@ -271,7 +271,7 @@ def test_the_long_reasoning_answer_is_still_found() -> None:
 def test_junk_never_raises(junk: str) -> None:
     for scorer in SCORERS.values():
         result = scorer(_sample(junk, "0"))
-        assert isinstance(result["correct"], bool)
+        assert 0.0 <= normalize_score(result).reward <= 1.0
     extract_choice(junk, "ABCDEFGHIJ")
     clean_answer(junk)
     normalize_number(junk)
@@ -433,11 +433,12 @@ def test_scoring_reexports_the_extraction_functions() -> None:
     assert all(hasattr(scoring, name) for name in scoring.__all__)
 
 
-def test_registry_holds_the_four_builtin_scorers() -> None:
+def test_registry_holds_the_builtin_scorers() -> None:
     builtin = {
         "exact_match": exact_match,
         "numeric_match": numeric_match,
         "multichoice_regex": multichoice_regex,
         "answer_line": answer_line,
     }
-    assert builtin == SCORERS
+    # Other modules (text_scoring, drop_metric, ...) register more.
+    assert builtin.items() <= SCORERS.items()
