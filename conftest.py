@@ -6,19 +6,21 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-# pyarrow registers extension types once per process: import datasets only once.
-import datasets  # noqa: F401
 import pytest
+
+# The tests never reach the Hugging Face hub (CI sets these too); set before datasets is
+# imported, since it reads them at import time.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+# pyarrow registers extension types once per process: import datasets only once.
+import datasets  # noqa: E402, F401
 
 # Imported here so that pytester's in-process runs find them already loaded (it removes
 # modules first imported inside a run, and numpy cannot be imported twice per process).
 import pytest_nel.session  # noqa: F401
 import pytest_nel.summary  # noqa: F401
 from pytest_nel.testing.fake_model import FakeModel
-
-# The tests never reach the Hugging Face hub (CI sets these too).
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 REPO = Path(__file__).parent
 DATASETS = Path(os.environ.get("NEL_DATASETS_DIR", REPO.parent / "shared" / "datasets"))

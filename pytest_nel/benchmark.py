@@ -45,6 +45,7 @@ BUILTINS: dict[str, str] = {
     "gpqa": "pytest_nel.benchmarks.gpqa",
     "math500": "pytest_nel.benchmarks.math500",
     "mgsm": "pytest_nel.benchmarks.mgsm",
+    "humaneval": "pytest_nel.benchmarks.humaneval",
     # One language of MGSM each (the module declares all twelve benchmarks).
     **{
         f"mgsm_{lang}": "pytest_nel.benchmarks.mgsm"
@@ -82,6 +83,9 @@ class BenchmarkSpec:
         oracle: Callable ``row -> response`` that states the row's reference answer
             the way a model would; ``nel validate`` scores it and expects 100%.
             Default: ``The answer is <target>``.
+        needs_sandbox: The scorer runs model-written code: each item gets a fresh
+            sandbox (``ScorerInput.sandbox``), ``type: local`` unless the config
+            gives the benchmark a ``sandbox:``.
     """
 
     name: str
@@ -100,6 +104,7 @@ class BenchmarkSpec:
     description: str = ""
     base_dir: Path | None = None
     oracle: Callable[[dict[str, Any]], str] | None = None
+    needs_sandbox: bool = False
 
     def target_of(self, row: dict[str, Any]) -> Any:
         """The ground truth of one row."""
@@ -193,7 +198,7 @@ def scorer(fn: ScorerFn) -> ScorerFn:
 def benchmark(
     *,
     name: str,
-    dataset: str,
+    dataset: str | Mapping[str, str],
     prompt: PromptSpec,
     target_field: str | None = None,
     **options: Any,

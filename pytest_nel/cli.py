@@ -17,6 +17,7 @@ from pytest_nel.cli_decisions import (
     run_compare,
     run_gate,
 )
+from pytest_nel.cli_validate import add_validate_parser, run_validate
 
 USAGE_ERROR = 4
 
@@ -62,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser("compare", help="paired comparison of two runs (CI, flips)")
     )
     add_gate_parser(sub.add_parser("gate", help="policy gate: GO, NO-GO, INCONCLUSIVE"))
+    add_validate_parser(
+        sub.add_parser(
+            "validate", help="check a benchmark's scoring on its reference answers"
+        )
+    )
     return parser
 
 
@@ -230,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_compare(ns)
     if ns.command == "gate":
         return run_gate(ns)
+    if ns.command == "validate":
+        return run_validate(ns, extra)
     if ns.command == "report":
         return _multi_report(ns)
     if ns.eval_command == "report":

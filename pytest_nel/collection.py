@@ -21,6 +21,10 @@ def evaluation_sample(nel_run: NelRun) -> None:
     """
 
 
+def evaluation_sample_in_sandbox(nel_run: NelRun, nel_sandbox: object) -> None:
+    """Placeholder callable of the items of a benchmark with a sandbox."""
+
+
 class BenchmarkCollector(pytest.Collector):
     """Collects one benchmark's samples; its node id is the benchmark name."""
 
@@ -37,7 +41,10 @@ class BenchmarkCollector(pytest.Collector):
         # One fixture closure for all of the benchmark's items (computing it per item
         # costs ~0.1 ms each); the collector stands in for the item, as pytest's own
         # parametrisation shares one closure per function.
-        info = manager.getfixtureinfo(node=self, func=evaluation_sample, cls=None)  # type: ignore[arg-type]
+        func = evaluation_sample
+        if self.bench.sandbox is not None:
+            func = evaluation_sample_in_sandbox
+        info = manager.getfixtureinfo(node=self, func=func, cls=None)  # type: ignore[arg-type]
         repeats = self.bench.config.repeats
         for problem in self.problems:
             labels = problem.category
@@ -48,7 +55,7 @@ class BenchmarkCollector(pytest.Collector):
                 yield EvalItem.from_parent(
                     self,
                     name=f"{problem.idx}-r{repeat}",
-                    callobj=evaluation_sample,
+                    callobj=func,
                     fixtureinfo=info,
                     keywords=keywords,
                     bench=self.bench,

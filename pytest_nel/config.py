@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from pytest_nel.exceptions import ConfigError
+from pytest_nel.sandbox_config import SandboxConfig, SandboxRef
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 Protocol = Literal["chat_completions", "completions"]
@@ -164,6 +165,7 @@ class BenchmarkConfig(BaseModel):
     error_budget: float | None = Field(None, ge=0, le=1)
     params: dict[str, Any] = Field(default_factory=dict)
     scoring: ScoringConfig | None = None
+    sandbox: SandboxRef | None = None
 
 
 def _default_formats() -> list[ReportFormat]:
@@ -183,8 +185,23 @@ class NelConfig(BaseModel):
 
     model_config = _STRICT
     services: dict[str, ServiceConfig] = Field(default_factory=dict)
+    sandboxes: dict[str, SandboxConfig] = Field(default_factory=dict)
     benchmarks: list[BenchmarkConfig] = Field(min_length=1)
     output: OutputConfig = OutputConfig()
+
+    def sandbox_for(self, bench: BenchmarkConfig) -> tuple[str, SandboxConfig] | None:
+        """The (name, block) of a benchmark's ``sandbox:``, or None without one."""
+        ref = bench.sandbox
+        if ref is None:
+            return None
+        if isinstance(ref, SandboxConfig):
+            return f"benchmarks[{bench.name}].sandbox", ref
+        if ref not in self.sandboxes:
+            raise ConfigError(
+                f"benchmarks[{bench.name}].sandbox: unknown sandbox {ref!r}; "
+                f"defined in sandboxes: {sorted(self.sandboxes) or 'none'}"
+            )
+        return ref, self.sandboxes[ref]
 
     def service_for(
         self, bench: BenchmarkConfig
@@ -382,7 +399,8 @@ def validate(data: Mapping[str, Any], source: str = "config") -> NelConfig:
 
 
 def _describe_error(err: Mapping[str, Any]) -> str:
-    loc = [p for p in err["loc"] if p not in ("api", "llama_cpp")]
+    tags = ("api", "llama_cpp", "sandbox-name", "sandbox-block")
+    loc = [p for p in err["loc"] if p not in tags]
     path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
     if err["type"] == "extra_forbidden":
         return (

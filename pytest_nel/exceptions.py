@@ -10,6 +10,8 @@
     |   +-- ResultsError      a results folder that cannot be read, or two runs that
     |   |                     cannot be compared (nel compare / nel gate)
     |   +-- PolicyError       a gate policy file with a bad key or value
+    |   +-- SandboxUnavailable  a sandbox backend cannot run here (bwrap or an
+    |                         engine missing); names what to install
     +-- SampleError           one sample could not be evaluated (fails its item,
         |                     never a 0)
         +-- ModelError        the endpoint failed after retries (category model_error)
@@ -62,6 +64,10 @@ class ResultsError(NelUsageError):
 
 class PolicyError(NelUsageError):
     """A gate policy file is invalid (the message names the key path)."""
+
+
+class SandboxUnavailable(NelUsageError):
+    """A sandbox backend cannot run on this machine; the message says what to install."""
 
 
 class SampleError(NelError):

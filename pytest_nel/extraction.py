@@ -506,18 +506,40 @@ def extract_math_answer(text: str) -> tuple[str | None, str]:
     for only in ("boxed", None):
         for statement in _statements(tail, only=only):
             answer = clean_math_answer(statement.text)
-            if answer:
+            if answer and _balanced(answer):
                 return answer, statement.method
+    final = _math_final_line(tail)
+    return (final, "final_line") if final else (None, "none")
+
+
+def _balanced(latex: str) -> bool:
+    """Whether every ``{`` of ``latex`` (``\\{`` aside) is closed, in order."""
+    depth = 0
+    for brace in _BRACE.finditer(latex.replace("\\{", "").replace("\\}", "")):
+        depth += 1 if brace.group() == "{" else -1
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _math_final_line(tail: str) -> str | None:
+    """A last line that is only a mathematical answer (``$\\frac{1}{2}$``, ``x = 5``).
+
+    It must be short and look like mathematics (a digit, a LaTeX command, ``$`` or
+    ``=``) or be a single word; a ``\\boxed{`` there was never closed.
+    """
     stripped = tail.rstrip()
     line = stripped[stripped.rfind("\n") + 1 :].strip()
     if not line or line.endswith((":", "?")) or len(line) > _MATH_MAX_LINE:
-        return None, "none"
-    if _BOXED.search(line):
-        return None, "none"  # a \boxed{ that no statement took is never closed
+        return None
     answer = clean_math_answer(line)
-    if answer and len(answer.split()) <= _MATH_MAX_WORDS:
-        return answer, "final_line"
-    return None, "none"
+    if not answer or _BOXED.search(line) or not _balanced(answer):
+        return None
+    words = answer.split()
+    mathy = any(mark in line for mark in "\\$=") or any(c.isdigit() for c in line)
+    if len(words) == 1 or (mathy and len(words) <= _MATH_MAX_WORDS):
+        return answer
+    return None
 
 
 # --------------------------------------------------------------------------- choices

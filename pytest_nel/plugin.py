@@ -8,7 +8,7 @@ and registered in ``pytest_configure``.
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,6 +61,11 @@ def pytest_configure(config: pytest.Config) -> None:
     """Build the evaluation run when ``--nel-config`` or ``--nel-bench`` is given."""
     config.addinivalue_line(
         "markers", "nel: an evaluation sample collected by pytest-nel"
+    )
+    config.addinivalue_line(
+        "markers",
+        "nel_sandbox(**settings): settings of the nel_sandbox fixture "
+        "(type, memory, cpus, verify_timeout, ...; as a config sandbox: block)",
     )
     if not options.is_active(config):
         return
@@ -119,3 +124,15 @@ def nel_run(request: pytest.FixtureRequest) -> object:
     from pytest_nel.session import RUN_KEY
 
     return request.config.stash[RUN_KEY]
+
+
+@pytest.fixture
+def nel_sandbox(request: pytest.FixtureRequest) -> Iterator[object]:
+    """A fresh sandbox for this item or test, stopped after it.
+
+    Evaluation items get their benchmark's sandbox; other tests configure it with
+    ``@pytest.mark.nel_sandbox(type=..., memory=...)`` (default ``type: local``).
+    """
+    from pytest_nel.sandbox_fixture import sandbox_for
+
+    yield from sandbox_for(request)

@@ -27,6 +27,8 @@ from pytest_nel.config import (
 )
 from pytest_nel.exceptions import ConfigError, OutputDirError
 from pytest_nel.results import FINGERPRINT, RESULTS, RUN_MARKER, fingerprint_diff
+from pytest_nel.sandbox_config import sandbox_settings
+from pytest_nel.sandboxes.protocol import SandboxSettings
 from pytest_nel.scoring import get_scorer
 
 #: The service name of benchmarks whose solver is ``oracle`` (no config key is this).
@@ -82,6 +84,7 @@ class BenchmarkRun:
     protocol: str
     done: set[tuple[int, int]] = field(default_factory=set)
     dataset_fingerprint: str | None = None
+    sandbox: SandboxSettings | None = None  # each item gets a fresh one when set
 
     @property
     def is_oracle(self) -> bool:
@@ -155,6 +158,9 @@ def build_run(
         else:
             service_name, service = config.service_for(bench_cfg)
         benches.append(_bench_run(spec, bench_cfg, service_name, service, output))
+        benches[-1].sandbox = sandbox_settings(
+            config.sandbox_for(bench_cfg), needed=spec.needs_sandbox, bench=spec.name
+        )
     return NelRun(config, output, benches, resume, mirror_dir)
 
 

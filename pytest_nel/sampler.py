@@ -67,6 +67,10 @@ class Sampler:
             score = normalize_score(
                 item.bench.spec.scorer(self._scorer_input(item, generation))
             )
+        except SampleError as exc:  # the sandbox failed: not the scorer's bug
+            self._record(item, generation, error=exc)
+            self._fail(item, exc)
+            return
         except Exception as exc:  # noqa: BLE001 - a scorer bug is its own error category
             error = ScorerError(f"scorer raised {type(exc).__name__}: {exc}")
             self._record(item, generation, error=error)
@@ -98,6 +102,7 @@ class Sampler:
             problem_idx=problem.idx,
             repeat=item.repeat,
             config=item.bench.config.params,
+            sandbox=_sandbox(item),
         )
 
     def _fail(self, item: EvalItem, exc: SampleError) -> None:
@@ -182,6 +187,22 @@ def _oracle_generation(item: EvalItem) -> Generation:
     except Exception as exc:  # noqa: BLE001 - the oracle is benchmark code, like a scorer
         raise ScorerError(f"oracle raised {type(exc).__name__}: {exc}") from exc
     return Generation(text, "stop", TokenUsage(), latency_ms=0.0)
+
+
+def _sandbox(item: EvalItem) -> Any:
+    """The item's started sandbox; None for benchmarks without one.
+
+    Raises:
+        SandboxError: The sandbox could not start (kept by the fixture).
+    """
+    if item.bench.sandbox is None:
+        return None
+    from pytest_nel.sandbox_fixture import SANDBOX_FAILURE
+
+    failure = item.stash.get(SANDBOX_FAILURE, None)
+    if failure is not None:
+        raise failure
+    return item.funcargs.get("nel_sandbox")
 
 
 def _tokens(generation: Generation | None) -> dict[str, int]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from numbers import Integral, Real
 from string import ascii_uppercase
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_nel.drop_metric import drop_f1
 from pytest_nel.exceptions import ConfigError
@@ -37,6 +37,9 @@ from pytest_nel.extraction import (
 )
 from pytest_nel.math_scoring import math_equivalence
 from pytest_nel.text_scoring import f1, fuzzy_match
+
+if TYPE_CHECKING:
+    from pytest_nel.sandboxes.protocol import Sandbox
 
 __all__ = [
     "SCORERS",
@@ -74,6 +77,8 @@ class ScorerInput:
         problem_idx: The row's index in the original split.
         repeat: The repeat index of this sample.
         config: The benchmark's ``params`` from the config.
+        sandbox: This item's fresh sandbox, for benchmarks that run model-written
+            code (``needs_sandbox``); None otherwise.
     """
 
     response: str
@@ -83,6 +88,7 @@ class ScorerInput:
     problem_idx: int = 0
     repeat: int = 0
     config: dict[str, Any] = field(default_factory=dict)
+    sandbox: Sandbox | None = None
 
 
 _GSM8K_GOLD = re.compile(r"####[ \t]*([^\n]+)")

@@ -9,40 +9,61 @@ item.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
 from pytest_nel.run import NelRun
 
+Outcome = Literal["passed", "failed", "skipped"]
+
 
 def emit_report(
     session: pytest.Session,
     nodeid: str,
-    *,
-    passed: bool,
+    outcome: Outcome,
     message: str,
     properties: list[tuple[str, object]],
+    *,
+    wasxfail: bool = False,
 ) -> None:
-    """Report one synthetic item through pytest's hooks.
-
-    The terminal, JUnit and the exit status all see it.
+    """Report one synthetic item (passed, failed, skipped or xfailed) through pytest's
+    hooks, so the terminal, JUnit and the exit status all see it.
     """
     hook = session.config.hook
     location = (nodeid.split("::")[0], None, nodeid)
+    longrepr: Any = None
+    if outcome == "failed":
+        longrepr = message
+    elif outcome == "skipped" and not wasxfail:
+        longrepr = (location[0], None, f"Skipped: {message}")
     hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
     report = pytest.TestReport(
         nodeid=nodeid,
         location=location,
         keywords={},
-        outcome="passed" if passed else "failed",
-        longrepr=None if passed else message,
+        outcome=outcome,
+        longrepr=longrepr,
         when="call",
         user_properties=properties,
     )
+    if wasxfail:
+        report.wasxfail = message
+        report.longrepr = message
     hook.pytest_runtest_logreport(report=report)
+    # JUnit writes an item's properties when its teardown is reported.
+    teardown = pytest.TestReport(
+        nodeid=nodeid,
+        location=location,
+        keywords={},
+        outcome="passed",
+        longrepr=None,
+        when="teardown",
+        user_properties=properties,
+    )
+    hook.pytest_runtest_logreport(report=teardown)
     hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
-    if not passed and session.exitstatus == pytest.ExitCode.OK:
+    if outcome == "failed" and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -69,9 +90,9 @@ def emit_error_budget_items(
         emit_report(
             session,
             f"{bench.name}::error-budget",
-            passed=passed,
-            message=message,
-            properties=[
+            "passed" if passed else "failed",
+            message,
+            [
                 ("errors", errors),
                 ("samples", samples),
                 ("error_rate", round(rate, 6)),

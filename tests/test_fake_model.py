@@ -231,12 +231,14 @@ def test_requests_in_order_and_record_switch(
 
 
 def test_concurrency_is_counted(fm: FakeModel, client: httpx.Client) -> None:
-    fm.control(latency_ms=200)
+    # 1 s per request leaves every thread time to get its request in, even on a
+    # loaded CI machine; serially the 20 requests would take 20 s.
+    fm.control(latency_ms=1000)
     started = time.monotonic()
     with ThreadPoolExecutor(20) as pool:
         codes = list(pool.map(lambda i: chat(client, f"q{i}").status_code, range(20)))
     assert codes == [200] * 20
-    assert time.monotonic() - started < 2.0  # concurrent, not 20 x 200 ms
+    assert time.monotonic() - started < 10.0  # concurrent, not 20 x 1 s
     stats = fm.stats()
     assert stats == {
         "total": 20,

@@ -1,0 +1,341 @@
+"""The ``local`` sandbox: each command runs under bubblewrap on this machine.
+
+Every ``exec`` starts a fresh ``bwrap`` with:
+
+- a read-only root that holds only ``/usr`` (and its ``/bin``, ``/lib`` links) and a
+  few files of ``/etc``: no home folders, no project files, no host secrets;
+- no network (a private network namespace with only ``lo``), private pid, ipc and uts
+  namespaces, a new session, and death with its parent;
+- the workdir ``/box``: a size-capped tmpfs (``workdir_size``) owned by the sandbox
+  user, which persists between the sandbox's commands until ``stop``; ``/tmp`` is a
+  size-capped tmpfs of each command;
+- a real unprivileged user: as root, ``bwrap --uid`` would still be root to the
+  kernel, so privileges are dropped with ``setpriv`` inside, to a uid of the sandbox's
+  own (100000 and up, so that process limits of concurrent sandboxes do not add up);
+  as another user, bwrap's user namespace runs the command as that (unprivileged)
+  user, shown as 65534;
+- an empty environment (``env -i`` with PATH, HOME, TMPDIR and LANG only);
+- rlimits through ``prlimit``: address space (``memory``), CPU seconds (``cpus`` x the
+  exec's timeout, + 1), file size (``file_size``), processes (``pids``, counted per
+  uid), open files, no core dumps;
+- a wall-clock timeout and a cap on captured output (``_process.run_captured``).
+
+bubblewrap comes from the ``bubblewrap`` package (``apt-get install -y bubblewrap``);
+``setpriv`` and ``prlimit`` from util-linux. Without root, the workdir is a plain
+temporary folder (no size cap beyond ``file_size``) since only root can mount a tmpfs
+that outlives one command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import itertools
+import json
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+
+from pytest_nel.sandboxes._process import run_captured
+from pytest_nel.sandboxes.protocol import (
+    BaseSandbox,
+    ExecResult,
+    SandboxError,
+    SandboxSettings,
+    SandboxUnavailable,
+    sandbox_backend,
+)
+
+WORKDIR = "/box"
+SANDBOX_UID = 65534  # the uid commands see without root (user namespace)
+UID_BASE, UID_SPAN = 100_000, 800_000  # as root: one real uid per sandbox
+ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "HOME": WORKDIR,
+    "TMPDIR": "/tmp",
+    "LANG": "C.UTF-8",
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
+ETC_FILES = (
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/localtime",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/nsswitch.conf",
+    "/etc/alternatives",
+)
+TOOLS = {
+    "bwrap": "apt-get install -y bubblewrap (Debian/Ubuntu) or dnf install bubblewrap",
+    "setpriv": "apt-get install -y util-linux",
+    "prlimit": "apt-get install -y util-linux",
+}
+_MS_NOSUID, _MS_NODEV = 2, 4
+_MNT_DETACH = 2
+_checked: set[str] = set()
+_serial = itertools.count()
+
+
+@sandbox_backend("local")
+class LocalSandbox(BaseSandbox):
+    """A bubblewrap sandbox on this machine (see the module docstring)."""
+
+    setting_names = frozenset(
+        {
+            "memory",
+            "cpus",
+            "network",
+            "verify_timeout",
+            "workdir_size",
+            "file_size",
+            "pids",
+            "max_output",
+        }
+    )
+
+    def __init__(self, settings: SandboxSettings) -> None:
+        super().__init__(settings)
+        self.host_dir: Path | None = None
+        self._mounted = False
+        self._root = os.geteuid() == 0
+        # Process limits count per uid: a uid of its own keeps one sandbox's fork bomb
+        # from starving another's (xdist workers run theirs at the same time).
+        self.uid = _own_uid() if self._root else SANDBOX_UID
+
+    @classmethod
+    def check(cls, settings: SandboxSettings) -> None:
+        """Check that bubblewrap and util-linux are there and that bwrap can run."""
+        for tool, install in TOOLS.items():
+            if shutil.which(tool) is None:
+                raise SandboxUnavailable(
+                    f"sandbox {settings.name!r} (type local) needs {tool!r}, "
+                    f"which is not installed: {install}"
+                )
+        bwrap = shutil.which("bwrap") or "bwrap"
+        if bwrap in _checked:
+            return
+        probe = [bwrap, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid"]
+        if os.geteuid() != 0:
+            probe.append("--unshare-user")
+        done = subprocess.run([*probe, "--", "true"], capture_output=True, check=False)
+        if done.returncode != 0:
+            raise SandboxUnavailable(
+                f"sandbox {settings.name!r} (type local): bubblewrap cannot create "
+                f"namespaces here: {done.stderr.decode(errors='replace').strip()} "
+                "(allow unprivileged user namespaces, run as root, or use "
+                "type: docker)"
+            )
+        _checked.add(bwrap)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Create the workdir (as root: a size-capped tmpfs mounted for it)."""
+        if self.host_dir is not None:
+            return
+        self.host_dir = Path(tempfile.mkdtemp(prefix="nel-box-"))
+        if not self._root:
+            return
+        options = (
+            f"size={self.settings.workdir_size},uid={self.uid},gid={self.uid},mode=0700"
+        ).encode()
+        if _libc().mount(
+            b"tmpfs", bytes(self.host_dir), b"tmpfs", _MS_NOSUID | _MS_NODEV, options
+        ):
+            err = ctypes.get_errno()
+            self.stop()
+            raise SandboxError(
+                f"sandbox {self.settings.name!r}: cannot mount its tmpfs workdir: "
+                f"{os.strerror(err)}"
+            )
+        self._mounted = True
+
+    def stop(self) -> None:
+        """Unmount and remove the workdir."""
+        host, self.host_dir = self.host_dir, None
+        if host is None:
+            return
+        if self._mounted:
+            _libc().umount2(bytes(host), _MNT_DETACH)
+            self._mounted = False
+        shutil.rmtree(host, ignore_errors=True)
+
+    # ------------------------------------------------------------------ commands
+    def exec(
+        self,
+        command: str | Sequence[str],
+        *,
+        timeout: float | None = None,
+        stdin: str | bytes | None = None,
+    ) -> ExecResult:
+        """Run ``command`` in ``/box`` under bubblewrap (see the module docstring)."""
+        host = self._started()
+        limit = self.timeout_of(timeout)
+        argv = [*self._bwrap_args(host), *self._drop_privileges(limit)]
+        argv += ["/bin/sh", "-c", command] if isinstance(command, str) else command
+        if isinstance(stdin, str):
+            stdin = stdin.encode()
+        status_r, status_w = os.pipe()
+        try:
+            run = run_captured(
+                [*argv[:1], "--json-status-fd", str(status_w), *argv[1:]],
+                stdin=stdin,
+                timeout=limit,
+                max_output=self.settings.max_output,
+                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+                pass_fds=(status_w,),
+            )
+        except OSError as exc:
+            raise SandboxError(f"sandbox {self.settings.name!r}: {exc}") from exc
+        finally:
+            os.close(status_w)
+            with os.fdopen(status_r, "rb") as status_file:
+                status = status_file.read()
+        stderr = run.stderr.decode(errors="replace")
+        killed = run.timed_out or run.truncated
+        if not killed and b'"exit-code"' not in status:
+            raise SandboxError(
+                f"sandbox {self.settings.name!r}: bubblewrap failed to set up "
+                f"(exit {run.exit_code}): {stderr.strip()[-500:]}"
+            )
+        return ExecResult(
+            exit_code=137 if killed else _exit_code(status, run.exit_code),
+            stdout=run.stdout.decode(errors="replace"),
+            stderr=stderr,
+            timed_out=run.timed_out,
+            truncated=run.truncated,
+            duration=run.duration,
+        )
+
+    def _bwrap_args(self, host: Path) -> list[str]:
+        s = self.settings
+        args = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session"]
+        if self._root:
+            args += ["--unshare-net", "--unshare-pid", "--unshare-ipc"]
+            args += ["--unshare-uts", "--unshare-cgroup-try"]
+        else:
+            args += ["--unshare-all", "--uid", str(SANDBOX_UID)]
+            args += ["--gid", str(SANDBOX_UID)]
+        args += ["--hostname", "sandbox", "--tmpfs", "/", *_usr_args()]
+        args += ["--perms", "0755", "--dir", "/etc"]
+        for path in ETC_FILES:
+            args += ["--ro-bind-try", path, path]
+        args += ["--proc", "/proc", "--dev", "/dev"]
+        args += ["--perms", "1777", "--size", str(s.workdir_size), "--tmpfs", "/tmp"]
+        args += ["--bind", str(host), WORKDIR, "--chdir", WORKDIR, "--remount-ro", "/"]
+        return [*args, "--"]
+
+    def _drop_privileges(self, timeout: float) -> list[str]:
+        s = self.settings
+        args: list[str] = []
+        if self._root:
+            ids = str(self.uid)
+            args += ["setpriv", f"--reuid={ids}", f"--regid={ids}", "--clear-groups"]
+            args += ["--"]
+        args += ["/usr/bin/env", "-i", *(f"{k}={v}" for k, v in ENV.items())]
+        cpu = math.ceil(timeout * s.cpus) + 1
+        return [
+            *args,
+            "prlimit",
+            f"--as={s.memory}",
+            f"--cpu={cpu}",
+            f"--fsize={s.file_size}",
+            f"--nproc={s.pids}",
+            "--nofile=256",
+            "--core=0",
+            "--",
+        ]
+
+    # ------------------------------------------------------------------ files
+    def write_file(self, path: str, data: str | bytes) -> None:
+        """Write a file in the workdir, owned by the sandbox user."""
+        target = self._inside(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        payload = data.encode() if isinstance(data, str) else data
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+        try:
+            fd = os.open(target, flags, 0o644)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(payload)
+            if self._root:
+                os.chown(target, self.uid, self.uid)
+        except OSError as exc:
+            raise SandboxError(
+                f"sandbox {self.settings.name!r}: cannot write {path!r}: {exc}"
+            ) from exc
+
+    def read_file(self, path: str) -> bytes:
+        """Read a file from the workdir (links that leave it are refused)."""
+        target = self._inside(path)
+        try:
+            fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd, "rb") as handle:
+                return handle.read()
+        except OSError as exc:
+            raise SandboxError(
+                f"sandbox {self.settings.name!r}: cannot read {path!r}: {exc}"
+            ) from exc
+
+    def _inside(self, path: str) -> Path:
+        """The host path of a sandbox path; it must stay inside the workdir."""
+        host = self._started()
+        pure = PurePosixPath(path)
+        if pure.is_absolute():
+            try:
+                pure = pure.relative_to(WORKDIR)
+            except ValueError:
+                raise SandboxError(
+                    f"sandbox {self.settings.name!r}: {path!r} is outside {WORKDIR}"
+                ) from None
+        target = host / pure
+        resolved = target.parent.resolve()
+        if resolved != host.resolve() and host.resolve() not in resolved.parents:
+            raise SandboxError(
+                f"sandbox {self.settings.name!r}: {path!r} leaves the workdir"
+            )
+        return target
+
+    def _started(self) -> Path:
+        if self.host_dir is None:
+            raise SandboxError(
+                f"sandbox {self.settings.name!r} is not started (call start())"
+            )
+        return self.host_dir
+
+
+def _usr_args() -> list[str]:
+    """Bind /usr read-only, and /bin, /lib, ... as the host has them (links or dirs)."""
+    args = ["--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        host = Path("/") / name
+        if host.is_symlink():
+            args += ["--symlink", os.readlink(host), str(host)]
+        elif host.is_dir():
+            args += ["--ro-bind", str(host), str(host)]
+    return args
+
+
+def _exit_code(status: bytes, fallback: int) -> int:
+    """The command's exit code from bwrap's JSON status lines."""
+    for line in status.splitlines():
+        with contextlib.suppress(ValueError):
+            data = json.loads(line)
+            if "exit-code" in data:
+                return int(data["exit-code"])
+    return fallback
+
+
+def _own_uid() -> int:
+    """An unprivileged uid for one sandbox, distinct across processes and sandboxes."""
+    return UID_BASE + (os.getpid() * 64 + next(_serial)) % UID_SPAN
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    """The C library of this process (for mount and umount2)."""
+    return ctypes.CDLL(None, use_errno=True)

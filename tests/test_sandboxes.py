@@ -1,0 +1,112 @@
+"""The Sandbox protocol, the registry and the local (bubblewrap) and none backends."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from pytest_nel.sandboxes import (
+    ExecResult,
+    Sandbox,
+    SandboxSettings,
+    get_backend,
+    known_backends,
+    make_sandbox,
+    parse_size,
+)
+from pytest_nel.sandboxes.protocol import BaseSandbox
+
+from pytest_nel.exceptions import SandboxError
+
+needs_bwrap = pytest.mark.skipif(
+    shutil.which("bwrap") is None, reason="bubblewrap is not installed"
+)
+
+
+@pytest.fixture(params=[pytest.param("local", marks=needs_bwrap), "none"])
+def box(request: pytest.FixtureRequest) -> Iterator[BaseSandbox]:
+    with make_sandbox(SandboxSettings(type=request.param, verify_timeout=5)) as sb:
+        yield sb
+
+
+def test_registry_lists_known_backends_on_a_bad_name() -> None:
+    assert {"local", "none"} <= set(known_backends())
+    assert get_backend("none").kind == "none"
+    with pytest.raises(KeyError, match="unknown sandbox type 'dockr'; known: .*local"):
+        get_backend("dockr")
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("512m", 512 * 2**20), ("4g", 4 * 2**30), ("64MiB", 64 * 2**20), (1000, 1000)],
+)
+def test_sizes_are_docker_style(text: str | int, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("bad", ["lots", "-1m", "0", "12q", True])
+def test_bad_sizes_are_refused(bad: object) -> None:
+    with pytest.raises(ValueError, match="size"):
+        parse_size(bad)  # type: ignore[arg-type]
+
+
+def test_exec_files_stdin_and_exit_codes(box: BaseSandbox) -> None:
+    assert isinstance(box, Sandbox)
+    box.write_file("sub/main.py", "import sys\nprint(sys.stdin.read().upper())\n")
+    result = box.exec(["python3", "-I", "sub/main.py"], stdin="hello")
+    assert result == ExecResult(0, "HELLO\n", "", duration=result.duration)
+    assert result.ok
+    failed = box.exec("echo oops >&2; echo made > made.txt; exit 3")
+    assert (failed.exit_code, failed.stderr, failed.ok) == (3, "oops\n", False)
+    assert box.read_file("made.txt") == b"made\n"
+
+
+def test_timeout_and_output_cap_kill_the_command(box: BaseSandbox) -> None:
+    slow = box.exec("sleep 30", timeout=0.5)
+    assert slow.timed_out and not slow.ok and slow.duration < 20
+    loud = box.exec(["python3", "-c", "print('x' * 50_000_000)"])
+    assert loud.truncated and not loud.timed_out and not loud.ok
+    assert len(loud.stdout) == box.settings.max_output
+
+
+def test_paths_must_stay_in_the_workdir(box: BaseSandbox) -> None:
+    for bad in ("../escape", "/etc/passwd"):
+        with pytest.raises(SandboxError, match="sandbox"):
+            box.read_file(bad)
+    with pytest.raises(SandboxError, match="cannot read"):
+        box.read_file("missing.txt")
+
+
+def test_stopped_sandbox_refuses_commands() -> None:
+    sandbox = make_sandbox(SandboxSettings(type="none"))
+    with pytest.raises(SandboxError, match="not started"):
+        sandbox.exec("true")
+    sandbox.stop()  # stopping twice, or before start, is harmless
+
+
+@needs_bwrap
+def test_local_sandbox_isolation_basics() -> None:
+    with make_sandbox(SandboxSettings(type="local")) as sb:
+        result = sb.exec("id -u; pwd; ls /; env | sort")
+        uid, cwd, *rest = result.stdout.split("\n")
+        assert int(uid) >= 65534 and cwd == "/box"
+        assert "root" not in rest and "work" not in rest  # only /usr and a few others
+        assert not any(line.startswith(("NEL", "OPENAI", "HF_")) for line in rest)
+        sb.exec("ln -s /etc/passwd link; ln -s /etc dir")
+        for escape in ("link", "dir/passwd"):
+            with pytest.raises(SandboxError):
+                sb.read_file(escape)
+        with pytest.raises(SandboxError):
+            sb.write_file("dir/evil", "x")
+        assert sb.exec("touch /usr/x").exit_code != 0
+
+
+@needs_bwrap
+def test_local_workdir_is_removed_on_stop() -> None:
+    sandbox = make_sandbox(SandboxSettings(type="local"))
+    sandbox.start()
+    host = sandbox.host_dir  # type: ignore[attr-defined]
+    sandbox.write_file("a.txt", "a")
+    sandbox.stop()
+    assert host is not None and not host.exists()
