@@ -6,7 +6,9 @@ signature, docstring), then the completion, then the problem's tests and
 (a whole function or just its body both work: a repeated ``def`` replaces the stub), or
 the raw response when it has no fence. The reward is 1 only when the program exits 0
 within the sandbox's ``verify_timeout``; it runs in the item's own sandbox (``local``
-bubblewrap by default), and ``scoring_details`` says why it failed.
+bubblewrap by default) as ``python3 -I -S`` (isolated, no ``site``: the standard
+library only, all HumanEval needs, ~4 ms less start-up), and ``scoring_details`` says
+why it failed.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ PROMPT = (
     "```python\n{prompt}```"
 )
 PROGRAM = "solution.py"
-COMMAND = ["python3", "-I", PROGRAM]
+COMMAND = ["python3", "-I", "-S", PROGRAM]
 DETAIL_CHARS = 500
 
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)(?:```|\Z)", re.DOTALL)

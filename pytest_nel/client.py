@@ -171,8 +171,12 @@ class ModelClient:
         *,
         max_retries: int | None = None,
         timeout: float | None = None,
+        headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """POST ``body`` and return the decoded JSON object, retrying what is transient.
+
+        ``headers`` are sent besides the client's own (e.g. ``X-Nel-Repeat``, which a
+        proxy's cache keys on).
 
         Raises:
             ModelTimeout: Every attempt timed out.
@@ -190,7 +194,7 @@ class ModelClient:
             self.breaker.check(self.url)
             stats.attempts += 1
             try:
-                return await self._attempt(payload, limit)
+                return await self._attempt(payload, limit, headers)
             except _Attempt as failed:
                 last = str(failed)
                 all_timeouts = all_timeouts and failed.timeout
@@ -208,14 +212,18 @@ class ModelClient:
             raise ModelTimeout(f"{self.url}: timed out ({limit:g}s per attempt){tries}")
         raise ModelError(f"{self.url}: {last}{tries}")
 
-    async def _attempt(self, payload: bytes, limit: float) -> dict[str, Any]:
+    async def _attempt(
+        self, payload: bytes, limit: float, headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         stats = self.stats
         stats.in_flight += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         try:
             async with asyncio.timeout(limit):
                 response = await self._client().post(
-                    self.url, content=payload, headers=self._headers
+                    self.url,
+                    content=payload,
+                    headers={**self._headers, **headers} if headers else self._headers,
                 )
         except TimeoutError as exc:
             raise _Attempt(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ class BenchmarkCollector(pytest.Collector):
         # One fixture closure for all of the benchmark's items (computing it per item
         # costs ~0.1 ms each); the collector stands in for the item, as pytest's own
         # parametrisation shares one closure per function.
-        func = evaluation_sample
+        func: Callable[..., None] = evaluation_sample
         if self.bench.sandbox is not None:
             func = evaluation_sample_in_sandbox
         info = manager.getfixtureinfo(node=self, func=func, cls=None)  # type: ignore[arg-type]

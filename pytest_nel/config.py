@@ -63,6 +63,28 @@ class GenerationConfig(BaseModel):
         return body
 
 
+class InterceptorSpec(BaseModel):
+    """One interceptor in a proxy chain: its registered name and its options."""
+
+    model_config = _STRICT
+    name: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProxyConfig(BaseModel):
+    """The interceptor proxy in front of a service (``pytest_nel.interceptors``).
+
+    Its endpoint interceptor then applies the service's ``max_retries`` and
+    ``request_timeout`` (this ``request_timeout`` wins when set); the engine does not
+    retry on top.
+    """
+
+    model_config = _STRICT
+    request_timeout: float | None = Field(None, gt=0)
+    interceptors: list[InterceptorSpec] = Field(default_factory=list)
+    verbose: bool = False
+
+
 class ApiService(BaseModel):
     """A remote OpenAI-compatible endpoint."""
 
@@ -75,6 +97,7 @@ class ApiService(BaseModel):
     generation: GenerationConfig = GenerationConfig()
     request_timeout: float = Field(600.0, gt=0)
     max_retries: int = Field(5, ge=0, le=100)
+    proxy: ProxyConfig | None = None
 
     @field_validator("url")
     @classmethod
@@ -97,6 +120,7 @@ class LlamaCppService(BaseModel):
     request_timeout: float = Field(600.0, gt=0)
     max_retries: int = Field(2, ge=0, le=100)
     startup_timeout: float = Field(120.0, gt=0)
+    proxy: ProxyConfig | None = None
 
 
 ServiceConfig = Annotated[ApiService | LlamaCppService, Field(discriminator="type")]

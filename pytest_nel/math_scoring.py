@@ -1,6 +1,6 @@
 """``math_equivalence``: answers compared as mathematics, not as strings.
 
-The answer is read with :func:`pytest_nel.extraction.extract_math_answer` (the last
+The answer is read with :func:`pytest_nel.math_extraction.extract_math_answer` (the last
 ``\\boxed{}`` or answer statement) and compared with the target by three checkers in
 turn; the first that says "equal" decides, and the details name it:
 
@@ -38,7 +38,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import IO, TYPE_CHECKING, Any
 
-from pytest_nel.extraction import extract_math_answer
+from pytest_nel.math_extraction import extract_math_answer
 
 if TYPE_CHECKING:
     from pytest_nel.scoring import ScorerInput

@@ -25,6 +25,7 @@ import numpy as np
 
 from pytest_nel.exceptions import NelUsageError
 from pytest_nel.results import SUMMARY
+from pytest_nel.summary import sample_rates
 
 REPORT_SCHEMA_VERSION = 1
 BUNDLE = "eval-*.json"  # a NeMo Evaluator result bundle
@@ -126,6 +127,34 @@ class Row:
         }
 
 
+@dataclass(frozen=True)
+class SampleRates:
+    """How one run's samples of one benchmark went: unparsed, truncated, errored.
+
+    The rates are those of summary.json (:func:`pytest_nel.summary.summarize`):
+    unparsed over scored samples, truncated and errors over all samples; None where
+    the run does not record them.
+    """
+
+    benchmark: str
+    run: str
+    samples: int
+    unparsed: float | None
+    truncated: float | None
+    errors: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON."""
+        return {
+            "benchmark": self.benchmark,
+            "run": self.run,
+            "samples": self.samples,
+            "unparsed": self.unparsed,
+            "truncated": self.truncated,
+            "errors": self.errors,
+        }
+
+
 @dataclass
 class Report:
     """Everything a rendered report shows."""
@@ -156,6 +185,19 @@ class Report:
         """Benchmark names in order of first appearance."""
         return list(dict.fromkeys(row.benchmark for row in self.rows))
 
+    def sample_rates(self) -> list[SampleRates]:
+        """Per benchmark, then per run that has it: its sample rates."""
+        out = []
+        for bench in self.benchmarks():
+            for run in self.runs:
+                summary = run.summaries.get(bench)
+                if summary is None:
+                    continue
+                rates = sample_rates(summary)
+                samples = int(summary.get("counts", {}).get("samples", 0))
+                out.append(SampleRates(bench, run.label, samples, **rates))
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """The whole report as plain JSON (what ``-f json`` writes)."""
         labels = self.labels
@@ -164,6 +206,7 @@ class Report:
             "title": self.title,
             "runs": [run.info() for run in self.runs],
             "rows": [row.to_dict(labels) for row in self.rows],
+            "sample_rates": [r.to_dict() for r in self.sample_rates()],
             "compare": self.compare,
             "gate": self.gate,
         }

@@ -14,8 +14,9 @@ import json
 import re
 from collections.abc import Callable, Sequence
 
-from pytest_nel.report_data import Cell, Report, Row
+from pytest_nel.report_data import Cell, Report, Row, SampleRates
 from pytest_nel.report_sections import Section, sections
+from pytest_nel.summary import percent
 
 MULTI_FORMATS = ("markdown", "html", "csv", "json", "latex")
 
@@ -45,6 +46,21 @@ def cell_text(cell: Cell | None, digits: int = 4) -> str:
         return "—"
     lo, hi = cell.ci_lower, cell.ci_upper
     return f"{cell.value:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+RATE_COLUMNS = ("benchmark", "run", "samples", "unparsed %", "truncated %", "errors %")
+
+
+def rate_cells(rates: SampleRates) -> list[str]:
+    """The cells of one row of the sample-rates table (before escaping)."""
+    return [
+        rates.benchmark,
+        rates.run,
+        str(rates.samples),
+        percent(rates.unparsed),
+        percent(rates.truncated),
+        percent(rates.errors),
+    ]
 
 
 # ---------------------------------------------------------------------- markdown
@@ -79,6 +95,11 @@ def markdown(report: Report) -> str:
                 [[_md(r.category or ""), *_md_row(r)[1:]] for r in rows],
             )
             lines += ["", "</details>"]
+    lines += ["", "## Samples: unparsed, truncated, errors", ""]
+    lines += _md_table(
+        RATE_COLUMNS,
+        [[_md(c) for c in rate_cells(r)] for r in report.sample_rates()],
+    )
     for section in sections(report):
         lines += ["", *_md_section(section)]
     return "\n".join(lines) + "\n"
@@ -125,10 +146,17 @@ def _n_text(row: Row) -> str:
 
 # ---------------------------------------------------------------------- csv
 def csv_table(report: Report) -> str:
-    """One row per benchmark, category and metric; per run value, CI bounds and n."""
+    """One row per benchmark, category and metric; per run value, CI bounds and n.
+
+    The per-benchmark unparsed and truncated rates of each run follow, on the rows
+    of whole benchmarks only.
+    """
     header = ["benchmark", "category", "metric"]
     for label in report.labels:
         header += [label, f"{label} ci_lower", f"{label} ci_upper", f"{label} n"]
+    for label in report.labels:
+        header += [f"{label} unparsed_rate", f"{label} truncated_rate"]
+    rates = {(r.benchmark, r.run): r for r in report.sample_rates()}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
@@ -141,8 +169,16 @@ def csv_table(report: Report) -> str:
                 if cell
                 else ["", "", "", ""]
             )
+        for label in report.labels:
+            found = None if row.category else rates.get((row.benchmark, label))
+            out += [_csv_rate(found.unparsed if found else None)]
+            out += [_csv_rate(found.truncated if found else None)]
         writer.writerow(out)
     return buffer.getvalue()
+
+
+def _csv_rate(rate: float | None) -> object:
+    return "" if rate is None else round(rate, 6)
 
 
 # ---------------------------------------------------------------------- latex
@@ -198,6 +234,13 @@ def latex(report: Report) -> str:
                 label=f"tab:nel-{_tex_label(bench)}-categories",
                 align="ll" + "c" * len(labels),
             )
+    out += _tex_table(
+        [tex(c) for c in RATE_COLUMNS],
+        [[tex(c) for c in rate_cells(r)] for r in report.sample_rates()],
+        caption="Samples: unparsed (of scored), truncated and errored (of all).",
+        label="tab:nel-sample-rates",
+        align="llrrrr",
+    )
     for section in sections(report):
         caption = tex(section.title) + (
             f": {tex(section.verdict)}" if section.verdict else ""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_nel.report_data import Cell, Report, Row
-from pytest_nel.report_formats import cell_text
+from pytest_nel.report_formats import RATE_COLUMNS, cell_text, rate_cells
 from pytest_nel.report_sections import DiffPlot, Section, sections, tone
 
 PALETTE = (
@@ -81,6 +81,7 @@ footer{margin-top:32px;color:var(--muted);font-size:12px}
 def render_html(report: Report) -> str:
     """The whole page."""
     parts = [_header(report), _runs(report), _scores(report), _categories(report)]
+    parts.append(_sample_rates(report))
     parts += [_section(s) for s in sections(report)]
     return (
         "<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
@@ -149,6 +150,20 @@ def _categories(report: Report) -> str:
     if not blocks:
         return ""
     return "<h2>Per-category breakdown</h2>" + "".join(blocks)
+
+
+def _sample_rates(report: Report) -> str:
+    rows = [
+        [_e(c) for c in cells[:2]] + [_num_td(c) for c in cells[2:]]
+        for cells in map(rate_cells, report.sample_rates())
+    ]
+    head = list(RATE_COLUMNS[:2]) + [
+        f"<th class='num'>{c}</th>" for c in RATE_COLUMNS[2:]
+    ]
+    return (
+        "<h2>Samples</h2><p class='sub'>Unparsed: of the scored samples; truncated "
+        "(cut by the token limit) and errors: of all samples.</p>" + _table(head, rows)
+    )
 
 
 def _metric_table(report: Report, rows: Sequence[Row], *, first: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_nel.results import SUMMARY
-from pytest_nel.summary import headline
+from pytest_nel.summary import headline, percent, sample_rates
 
 FORMATS = {
     "markdown": "report.md",
@@ -31,6 +31,8 @@ COLUMNS = (
     "errors",
     "unparsed",
     "truncated",
+    "unparsed_rate",
+    "truncated_rate",
     "complete",
 )
 
@@ -49,12 +51,15 @@ def rows(summaries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for name, summary in summaries.items():
         counts = summary["counts"]
+        rates = sample_rates(summary)
         base = {
             "problems": counts["problems"],
             "samples": counts["samples"],
             "errors": counts["errors"],
             "unparsed": counts["unparsed"],
             "truncated": counts["truncated"],
+            "unparsed_rate": rates["unparsed"],
+            "truncated_rate": rates["truncated"],
             "complete": summary.get("complete", True),
         }
         for metric, m in summary.get("metrics", {}).items():
@@ -73,6 +78,8 @@ def rows(summaries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                         "errors": "",
                         "unparsed": "",
                         "truncated": "",
+                        "unparsed_rate": "",
+                        "truncated_rate": "",
                         "complete": "",
                     }
                 )
@@ -126,15 +133,16 @@ def _markdown(summaries: dict[str, dict[str, Any]]) -> str:
         "# Evaluation report",
         "",
         "| benchmark | metric | score | 95% CI | method | problems | samples | errors "
-        "| unparsed |",
-        "|---|---|---:|---|---|---:|---:|---:|---:|",
+        "| unparsed | unparsed % | truncated % |",
+        "|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows(summaries):
         lines.append(
             f"| {row['benchmark']} | {row['metric']} | {row['value']:.4f} "
             f"| [{row['ci_lower']:.4f}, {row['ci_upper']:.4f}] | {row['method']} "
             f"| {row['problems']} | {row['samples']} | {row['errors']} "
-            f"| {row['unparsed']} |"
+            f"| {row['unparsed']} | {_percent_cell(row['unparsed_rate'])} "
+            f"| {_percent_cell(row['truncated_rate'])} |"
         )
     for name, summary in summaries.items():
         fp = summary.get("fingerprint", {})
@@ -149,6 +157,13 @@ def _markdown(summaries: dict[str, dict[str, Any]]) -> str:
             f"- errors by category: {summary.get('errors_by_category') or 'none'}",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _percent_cell(rate: float | str | None) -> str:
+    # Category rows carry no rates (they are per benchmark): an empty cell.
+    if rate == "":
+        return ""
+    return percent(float(rate) if isinstance(rate, (int, float)) else None)
 
 
 def write_reports(

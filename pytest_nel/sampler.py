@@ -237,10 +237,21 @@ def _solver_setup(
         protocol=bench.protocol,
         params=bench.generation.request_params(),
         system_prompt=bench.system_prompt,
-        max_retries=service.max_retries,
-        request_timeout=service.request_timeout,
+        # With a proxy in front, its endpoint interceptor is the one retry layer.
+        max_retries=0 if service.proxy is not None else service.max_retries,
+        request_timeout=_engine_timeout(service),
         limit=_share(bench.config.max_concurrent, share),
     )
+
+
+def _engine_timeout(service: Any) -> float:
+    """The engine's time limit: one attempt, or all of the proxy's attempts."""
+    proxy = service.proxy
+    if proxy is None:
+        return float(service.request_timeout)
+    attempt = proxy.request_timeout or service.request_timeout
+    backoff = 30.0  # the endpoint interceptor's longest backoff
+    return float(attempt * (service.max_retries + 1) + backoff * service.max_retries)
 
 
 __all__ = ["Sampler"]

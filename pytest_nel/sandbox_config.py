@@ -56,7 +56,7 @@ class SandboxConfig(BaseModel):
     @classmethod
     def _size(cls, value: Any) -> int:
         if isinstance(value, str | int | float):
-            return parse_size(value)
+            return int(parse_size(value))  # (mypy cannot see into sandboxes/)
         raise ValueError(f"expected a size such as 512m or 4g, got {value!r}")
 
     @model_validator(mode="after")

@@ -21,6 +21,7 @@ from pytest_nel.config import redacted
 from pytest_nel.distribution import make_static_scheduler, shard_of_items, worker_index
 from pytest_nel.engine import Engine
 from pytest_nel.exceptions import NelUsageError
+from pytest_nel.interceptors.launcher import ManagedProxy
 from pytest_nel.problems import Problem, load_problems
 from pytest_nel.results import (
     FINGERPRINT,
@@ -81,7 +82,7 @@ class NelSession:
         workerinput = getattr(config, "workerinput", None)
         self.worker_id: str | None = workerinput["workerid"] if workerinput else None
         self.worker_count: int = workerinput["workercount"] if workerinput else 1
-        self.managed: list[ManagedLlamaCpp] = []
+        self.managed: list[ManagedLlamaCpp | ManagedProxy] = []
         self.problems = {}
         self.session_start = time.time()
         self.progress: Progress | None = None
@@ -109,7 +110,7 @@ class NelSession:
                     if r.get("status") == "scored"
                 }
         for name, service in run.config.services.items():
-            if service.type == "api":
+            if service.type == "api" and service.proxy is None:
                 run.endpoints[name] = service.url
         # The engine process was started first thing in pytest_configure (see
         # plugin.py); when every endpoint is known and nothing narrows the selection, it
@@ -162,6 +163,8 @@ class NelSession:
                 server = ManagedLlamaCpp(name, service, run.output)
                 self.managed.append(server)
                 run.endpoints[name] = server.start()
+            if service.proxy is not None:
+                run.endpoints[name] = self._start_proxy(name, service, collect_only)
         for bench in run.benchmarks:
             fingerprint = bench.fingerprint(self._endpoint(bench))
             if run.resume:
@@ -170,6 +173,22 @@ class NelSession:
         self._write_config()
         if not collect_only and not self.config.getoption("nel_no_preflight"):
             self._preflight()
+
+    def _start_proxy(self, name: str, service: Any, collect_only: bool) -> str:
+        """Start the interceptor proxy in front of a service; returns its base URL."""
+        from pytest_nel.interceptors.launcher import check_chain, proxy_spec
+
+        check_chain([i.model_dump() for i in service.proxy.interceptors])
+        if collect_only:
+            return "http://127.0.0.1:0/v1"
+        upstream = self.run.endpoints.get(name) or service.url
+        spec = proxy_spec(name, service, upstream, self.run.output)
+        key = getattr(service, "api_key", None)
+        proxy = ManagedProxy(
+            spec, key.get_secret_value() if key else None, self.run.output
+        )
+        self.managed.append(proxy)
+        return proxy.start()
 
     def _endpoint(self, bench: Any) -> str | None:
         from pytest_nel.config import endpoint_url

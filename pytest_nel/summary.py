@@ -25,7 +25,13 @@ def summarize(
     fingerprint: dict[str, Any],
     run_info: dict[str, Any],
 ) -> dict[str, Any]:
-    """Build the summary of one benchmark from its records."""
+    """Build the summary of one benchmark from its records.
+
+    ``counts`` holds the sample counts and ``rates`` the fractions derived from them:
+    ``unparsed`` over the scored samples (an error has no answer to parse),
+    ``truncated`` and ``errors`` over all samples (a cut response may also have
+    errored). A rate whose denominator is zero is 0.0.
+    """
     latest = latest_records(records)
     samples = list(latest.values())
     scored = [r for r in samples if r.get("status") == "scored"]
@@ -51,6 +57,8 @@ def summarize(
         repeats=repeats,
     )
     problems = {int(r["problem_idx"]) for r in samples}
+    unparsed = sum(bool(r.get("unparsed")) for r in scored)
+    truncated = sum(bool(r.get("truncated")) for r in samples)
     return {
         "schema_version": SCHEMA_VERSION,
         "benchmark": benchmark,
@@ -60,8 +68,13 @@ def summarize(
             "samples": len(samples),
             "scored": len(scored),
             "errors": len(errors),
-            "unparsed": sum(bool(r.get("unparsed")) for r in scored),
-            "truncated": sum(bool(r.get("truncated")) for r in samples),
+            "unparsed": unparsed,
+            "truncated": truncated,
+        },
+        "rates": {
+            "unparsed": _fraction(unparsed, len(scored)),
+            "truncated": _fraction(truncated, len(samples)),
+            "errors": _fraction(len(errors), len(samples)),
         },
         "repeats": repeats,
         "rewards": "binary" if binary else "continuous",
@@ -87,6 +100,38 @@ def headline(summary: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         name = next(iter(metrics))
         return name, metrics[name]
     return None
+
+
+def sample_rates(summary: dict[str, Any]) -> dict[str, float | None]:
+    """The unparsed, truncated and error rates of a summary (see :func:`summarize`).
+
+    A summary written before ``rates`` existed gets them from its counts; a rate its
+    counts cannot give (a NeMo Evaluator folder records no unparsed answers) is None.
+    """
+    stored = summary.get("rates")
+    if isinstance(stored, dict):
+        return {k: stored.get(k) for k in ("unparsed", "truncated", "errors")}
+    counts = summary.get("counts", {})
+    samples, scored = counts.get("samples"), counts.get("scored")
+
+    def rate(key: str, total: Any) -> float | None:
+        value = counts.get(key)
+        return None if value is None or total is None else _fraction(value, total)
+
+    return {
+        "unparsed": rate("unparsed", scored),
+        "truncated": rate("truncated", samples),
+        "errors": rate("errors", samples),
+    }
+
+
+def percent(rate: float | None) -> str:
+    """``12.5%`` for a rate of 0.125; ``-`` when it is unknown."""
+    return "-" if rate is None else f"{100 * rate:.1f}%"
+
+
+def _fraction(part: int, total: int) -> float:
+    return round(part / total, 6) if total else 0.0
 
 
 def _count_errors(errors: list[dict[str, Any]]) -> dict[str, int]:

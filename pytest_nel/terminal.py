@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pytest_nel.summary import headline
+from pytest_nel.summary import headline, percent, sample_rates
 
 HEADER = (
     "benchmark",
@@ -17,6 +17,7 @@ HEADER = (
     "samples",
     "errors",
     "unparsed",
+    "trunc",
     "tokens",
     "wall s",
     "samples/s",
@@ -37,6 +38,7 @@ def table_rows(summaries: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
         tokens = s.get("tokens", {})
         total_tokens = tokens.get("prompt", 0) + tokens.get("completion", 0)
         rate = run.get("samples_per_s")
+        rates = sample_rates(s)
         out.append(
             (
                 name + ("" if s.get("complete", True) else " (partial)"),
@@ -46,7 +48,8 @@ def table_rows(summaries: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
                 str(counts["problems"]),
                 str(counts["samples"]),
                 str(counts["errors"]),
-                str(counts["unparsed"]),
+                f"{counts['unparsed']} ({percent(rates['unparsed'])})",
+                f"{counts['truncated']} ({percent(rates['truncated'])})",
                 str(total_tokens),
                 f"{run.get('wall_s', 0):.1f}",
                 "-" if rate is None else f"{rate:.1f}",

@@ -14,7 +14,8 @@ Every ``exec`` starts a fresh ``bwrap`` with:
   own (100000 and up, so that process limits of concurrent sandboxes do not add up);
   as another user, bwrap's user namespace runs the command as that (unprivileged)
   user, shown as 65534;
-- an empty environment (``env -i`` with PATH, HOME, TMPDIR and LANG only);
+- an empty environment: bwrap itself is started with only PATH, HOME, TMPDIR, LANG
+  and PYTHONDONTWRITEBYTECODE, which is all its command inherits;
 - rlimits through ``prlimit``: address space (``memory``), CPU seconds (``cpus`` x the
   exec's timeout, + 1), file size (``file_size``), processes (``pids``, counted per
   uid), open files, no core dumps;
@@ -38,8 +39,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+import weakref
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from pytest_nel.sandboxes._process import run_captured
 from pytest_nel.sandboxes.protocol import (
@@ -102,7 +105,7 @@ class LocalSandbox(BaseSandbox):
     def __init__(self, settings: SandboxSettings) -> None:
         super().__init__(settings)
         self.host_dir: Path | None = None
-        self._mounted = False
+        self._cleanup: weakref.finalize[Any, Any] | None = None
         self._root = os.geteuid() == 0
         # Process limits count per uid: a uid of its own keeps one sandbox's fork bomb
         # from starving another's (xdist workers run theirs at the same time).
@@ -128,8 +131,8 @@ class LocalSandbox(BaseSandbox):
             raise SandboxUnavailable(
                 f"sandbox {settings.name!r} (type local): bubblewrap cannot create "
                 f"namespaces here: {done.stderr.decode(errors='replace').strip()} "
-                "(allow unprivileged user namespaces, run as root, or use "
-                "type: docker)"
+                "(run as root, or allow unprivileged user namespaces: "
+                "sysctl kernel.unprivileged_userns_clone=1)"
             )
         _checked.add(bwrap)
 
@@ -138,32 +141,20 @@ class LocalSandbox(BaseSandbox):
         """Create the workdir (as root: a size-capped tmpfs mounted for it)."""
         if self.host_dir is not None:
             return
-        self.host_dir = Path(tempfile.mkdtemp(prefix="nel-box-"))
-        if not self._root:
-            return
-        options = (
-            f"size={self.settings.workdir_size},uid={self.uid},gid={self.uid},mode=0700"
-        ).encode()
-        if _libc().mount(
-            b"tmpfs", bytes(self.host_dir), b"tmpfs", _MS_NOSUID | _MS_NODEV, options
-        ):
-            err = ctypes.get_errno()
-            self.stop()
-            raise SandboxError(
-                f"sandbox {self.settings.name!r}: cannot mount its tmpfs workdir: "
-                f"{os.strerror(err)}"
-            )
-        self._mounted = True
+        host = Path(tempfile.mkdtemp(prefix="nel-box-"))
+        mounted = False
+        if self._root:
+            _mount_tmpfs(host, self.settings, self.uid)
+            mounted = True
+        self.host_dir = host
+        # Also removed at interpreter exit if stop() never runs (a crash in between).
+        self._cleanup = weakref.finalize(self, _remove_workdir, host, mounted)
 
     def stop(self) -> None:
         """Unmount and remove the workdir."""
-        host, self.host_dir = self.host_dir, None
-        if host is None:
-            return
-        if self._mounted:
-            _libc().umount2(bytes(host), _MNT_DETACH)
-            self._mounted = False
-        shutil.rmtree(host, ignore_errors=True)
+        self.host_dir = None
+        if self._cleanup is not None:
+            self._cleanup()
 
     # ------------------------------------------------------------------ commands
     def exec(
@@ -187,7 +178,7 @@ class LocalSandbox(BaseSandbox):
                 stdin=stdin,
                 timeout=limit,
                 max_output=self.settings.max_output,
-                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+                env=ENV,
                 pass_fds=(status_w,),
             )
         except OSError as exc:
@@ -237,7 +228,6 @@ class LocalSandbox(BaseSandbox):
             ids = str(self.uid)
             args += ["setpriv", f"--reuid={ids}", f"--regid={ids}", "--clear-groups"]
             args += ["--"]
-        args += ["/usr/bin/env", "-i", *(f"{k}={v}" for k, v in ENV.items())]
         cpu = math.ceil(timeout * s.cpus) + 1
         return [
             *args,
@@ -328,6 +318,25 @@ def _exit_code(status: bytes, fallback: int) -> int:
             if "exit-code" in data:
                 return int(data["exit-code"])
     return fallback
+
+
+def _mount_tmpfs(host: Path, settings: SandboxSettings, uid: int) -> None:
+    """Mount a size-capped tmpfs owned by ``uid`` on ``host`` (needs root)."""
+    options = f"size={settings.workdir_size},uid={uid},gid={uid},mode=0700"
+    flags = _MS_NOSUID | _MS_NODEV
+    if _libc().mount(b"tmpfs", bytes(host), b"tmpfs", flags, options.encode()):
+        err = ctypes.get_errno()
+        host.rmdir()
+        raise SandboxError(
+            f"sandbox {settings.name!r}: cannot mount its tmpfs workdir: "
+            f"{os.strerror(err)}"
+        )
+
+
+def _remove_workdir(host: Path, mounted: bool) -> None:
+    if mounted:
+        _libc().umount2(bytes(host), _MNT_DETACH)
+    shutil.rmtree(host, ignore_errors=True)
 
 
 def _own_uid() -> int:

@@ -64,7 +64,9 @@ class SimpleSolver:
     async def solve(self, task: SolveTask) -> Generation:
         """Generate one sample."""
         start = time.perf_counter()
-        data = await self.client.post(self.request_body(task))
+        # The repeat index lets a caching proxy keep repeats apart when no seed is set.
+        repeat = {"X-Nel-Repeat": str(task.repeat)}
+        data = await self.client.post(self.request_body(task), headers=repeat)
         latency_ms = (time.perf_counter() - start) * 1000
         return parse_response(data, self.protocol, latency_ms, self.client.url)
 

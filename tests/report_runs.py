@@ -24,6 +24,7 @@ def write_run(
     problems: int = 120,
     repeats: int = 1,
     seed: int = 0,
+    flag_every: int = 0,
 ) -> Path:
     """Write ``<folder>/<benchmark>/{results.jsonl,summary.json,fingerprint.json}``.
 
@@ -34,6 +35,8 @@ def write_run(
         problems: Problems per benchmark (dealt to categories in turn).
         repeats: Samples per problem.
         seed: Seed of the draws.
+        flag_every: When > 0, every ``flag_every``-th problem's samples are marked
+            unparsed (wrong) and every ``2 * flag_every``-th's also truncated.
     """
     rng = np.random.default_rng(seed)
     for bench, chances in benchmarks.items():
@@ -43,7 +46,11 @@ def write_run(
             category = categories[i % len(categories)]
             for r in range(repeats):
                 right = bool(rng.random() < chances[category])
-                records.append(_record(bench, i, r, category, right))
+                record = _record(bench, i, r, category, right)
+                if flag_every and i % flag_every == 0:
+                    record.update(reward=0.0, unparsed=True)
+                    record["truncated"] = i % (2 * flag_every) == 0
+                records.append(record)
         fingerprint = {
             "task": {"benchmark": bench, "dataset": f"hf://test/{bench}"},
             "model": {"model": model, "service_type": "api"},

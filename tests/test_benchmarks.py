@@ -74,6 +74,7 @@ def test_mmlu_flags_unparsed_answers_and_breaks_down_by_subject(
     summary = run_builtin(pytester, fake, "mmlu", "--nel-max-problems", "60")
     # The fake says "The answer is 42.": no letter, so every sample is unparsed and 0.
     assert summary["counts"]["unparsed"] == 60
+    assert summary["rates"] == {"unparsed": 1.0, "truncated": 0.0, "errors": 0.0}
     assert summary["metrics"]["pass@1"]["value"] == 0.0
     assert len(summary["categories"]) > 5
     first = json.loads(

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from pytest_nel.benchmarks.humaneval import build_program, extract_code
+
 from pytest_nel.testing.fake_model import FakeModel
 
 pytestmark = pytest.mark.skipif(

@@ -74,6 +74,10 @@ GOLDEN: list[tuple[str, str, bool, str | None]] = [
         "math_verify",
     ),
     ("**Final Answer:** $\\frac{3}{4}$", "0.75", True, "numeric"),
+    ("**\\boxed{7}**", "7", True, "string"),
+    ("\\boxed{1,000}", "1000", True, "numeric"),  # thousands separator
+    ("\\boxed{0.50}", "\\frac{1}{2}", True, "numeric"),  # trailing zero
+    ("\\boxed{١٨}", "18", True, "numeric"),  # Arabic-Indic digits
     # the LAST answer wins; reasoning and checks after the box do not
     ("First \\boxed{5}, no wait: \\boxed{6}", "6", True, "string"),
     ("\\boxed{6}\nChecking: so our answer is correct.", "6", True, "string"),
@@ -223,3 +227,12 @@ def test_every_math500_reference_solution_scores_as_its_answer() -> None:
         if not _score(row["solution"], row["answer"])["correct"]
     ]
     assert len(rows) == 500 and wrong == []
+
+
+def test_math_extraction_moved_but_old_imports_still_work() -> None:
+    from pytest_nel import extraction, math_extraction
+
+    assert extraction.extract_math_answer is math_extraction.extract_math_answer
+    assert clean_math_answer is math_extraction.clean_math_answer
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        extraction.nope  # noqa: B018

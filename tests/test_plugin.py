@@ -48,12 +48,18 @@ def test_ordinary_suite_is_untouched(pytester: pytest.Pytester) -> None:
 def test_byob_run_items_results_and_summary(
     pytester: pytest.Pytester, fake: FakeModel, toy_bench: Any
 ) -> None:
-    toy_bench(toy_rows(10, wrong={3, 7}))
+    # Problem 5's reply is cut by the token limit (still right); 3 and 7 are wrong.
+    toy_bench(toy_rows(10, wrong={3, 7}, extra={5: "FINISH: length"}))
     pytester.makepyfile(test_unrelated="def test_x():\n    assert 0\n")
     result = run(pytester, fake, "-v")
     result.assert_outcomes(passed=10)
     result.stdout.fnmatch_lines(
-        ["toy::*-r0 PASSED*", "*nel evaluation summary*", "toy *pass@1*0.8000*"]
+        [
+            "toy::*-r0 PASSED*",
+            "*nel evaluation summary*",
+            "*unparsed*trunc*",
+            "toy *pass@1*0.8000*0 (0.0%)*1 (10.0%)*",
+        ]
     )
     recs = records(pytester)
     assert len(recs) == 10
@@ -80,13 +86,18 @@ def test_byob_run_items_results_and_summary(
         assert key in first
     wrong = {r["problem_idx"] for r in recs if r["reward"] == 0.0}
     assert wrong == {3, 7}
+    assert [r["problem_idx"] for r in recs if r["truncated"]] == [5]
     s = summary(pytester)
+    assert s["counts"]["truncated"] == 1 and s["counts"]["unparsed"] == 0
+    assert s["rates"] == {"unparsed": 0.0, "truncated": 0.1, "errors": 0.0}
     m = s["metrics"]["pass@1"]
     assert m["value"] == pytest.approx(0.8) and m["method"] == "wilson"
     assert m["ci_lower"] < 0.8 < m["ci_upper"] and m["n"] == 10
     assert set(s["categories"]) == {"even", "odd"}
     assert s["fingerprint"]["task"]["benchmark"] == "toy"
-    assert (pytester.path / "out" / "report.md").is_file()
+    report = (pytester.path / "out" / "report.md").read_text()
+    assert "| unparsed | unparsed % | truncated % |" in report
+    assert "| 10 | 10 | 0 | 0 | 0.0% | 10.0% |" in report
 
 
 def test_node_ids_shuffle_and_selection(

@@ -40,7 +40,11 @@ def two_runs(tmp_path: Path) -> tuple[Path, Path]:
     )
     worse = {k: v - 0.25 for k, v in CATS.items()}
     cand = write_run(
-        tmp_path / "cand", model="model-b", benchmarks={"quiz": worse}, problems=300
+        tmp_path / "cand",
+        model="model-b",
+        benchmarks={"quiz": worse},
+        problems=300,
+        flag_every=10,  # 30 unparsed (10% of scored), 15 truncated (5% of samples)
     )
     return base, cand
 
@@ -116,9 +120,39 @@ def test_markdown_and_latex(two_runs: tuple[Path, Path]) -> None:
     assert "| extra | pass@1 | 300 | 0." in md and "| — |" in md
     latex = render_report(report, "latex")
     assert r"base\_v1 \& co & cand\%2 \\" in latex
-    assert latex.count(r"\begin{table}") == latex.count(r"\end{table}") == 3
+    assert latex.count(r"\begin{table}") == latex.count(r"\end{table}") == 4
     assert latex.count("{") == latex.count("}")
     assert tex("a_b {x} ~ → —") == r"a\_b \{x\} \textasciitilde{} $\rightarrow$ ---"
+
+
+def test_unparsed_and_truncated_rates_in_every_format(
+    two_runs: tuple[Path, Path],
+) -> None:
+    base, cand = two_runs
+    stored = summary(cand, "quiz")
+    assert stored["counts"]["unparsed"] == 30 and stored["counts"]["truncated"] == 15
+    assert stored["rates"] == {"unparsed": 0.1, "truncated": 0.05, "errors": 0.0}
+    report = Report(load_runs([base, cand]))
+    md = render_report(report, "markdown")
+    assert "| benchmark | run | samples | unparsed % | truncated % | errors % |" in md
+    assert "| quiz | model-b | 300 | 10.0% | 5.0% | 0.0% |" in md
+    assert "| quiz | model-a | 300 | 0.0% | 0.0% | 0.0% |" in md
+    page = render_report(report, "html")
+    assert "<h2>Samples</h2>" in page and "<td class='num'>10.0%</td>" in page
+    assert "quiz & model-b & 300 & 10.0\\% & 5.0\\% & 0.0\\% \\\\" in render_report(
+        report, "latex"
+    )
+    table = list(csv.DictReader(io.StringIO(render_report(report, "csv"))))
+    row = next(r for r in table if r["benchmark"] == "quiz" and not r["category"])
+    assert float(row["model-b unparsed_rate"]) == 0.1
+    assert float(row["model-b truncated_rate"]) == 0.05
+    assert float(row["model-a unparsed_rate"]) == 0.0
+    cat = next(r for r in table if r["category"])
+    assert cat["model-b unparsed_rate"] == ""
+    data = json.loads(render_report(report, "json"))
+    rates = {(r["benchmark"], r["run"]): r for r in data["sample_rates"]}
+    assert rates["quiz", "model-b"]["truncated"] == 0.05
+    assert ("extra", "model-b") not in rates
 
 
 def test_compare_and_gate_sections_from_real_results(
@@ -198,3 +232,9 @@ def test_nemo_evaluator_folder_beside_a_pytest_nel_run(
     assert cell is not None and cell.n == 300 and cell.method == "wilson"
     assert cell.value == pytest.approx(1 / 3)
     assert cell.ci_lower < cell.value < cell.ci_upper
+    # NeMo Evaluator records no unparsed answers: unknown, not zero.
+    nemo = next(r for r in report.sample_rates() if r.run == "old-model")
+    assert nemo.unparsed is None and nemo.errors == 0.0
+    assert "| quiz | old-model | 300 | - | - | 0.0% |" in render_report(
+        report, "markdown"
+    )

@@ -56,23 +56,47 @@ def _sample(response: str, target: Any, **kwargs: Any) -> ScorerInput:
 # --------------------------------------------------------------------------- numbers
 
 
-@pytest.mark.parametrize(
-    ("response", "target", "correct"),
-    [
-        ("The answer is 10.", "100", False),
-        ("The answer is 100.", "10", False),
-        ("#### 18.0", "18", True),
-        ("#### 18.", 18, True),
-        ("Answer: $18.00", 18.0, True),
-        ("", "0", False),
-        ("   ", 0, False),
-        ("Answer: 0", "0", True),
-        ("The answer is 1,000.", "1000", True),
-        ("The answer is 1.000.", "1000", False),
-        ("**18**", "18", True),
-        ("Answer: 0.5", "1/2", True),
-    ],
-)
+NUMERIC_MATCH_CASES: list[tuple[str, Any, bool]] = [
+    ("The answer is 10.", "100", False),
+    ("The answer is 100.", "10", False),
+    ("#### 100", "10", False),
+    ("The answer is 180", "18", False),
+    ("#### 18.0", "18", True),
+    ("#### 18.", 18, True),
+    ("#### 10", "10.0", True),
+    ("The answer is 18.500", "18.5", True),
+    ("Answer: $18.00", 18.0, True),
+    ("", "0", False),
+    ("   ", 0, False),
+    ("Answer: 0", "0", True),
+    ("The answer is 1,000.", "1000", True),
+    ("The answer is 1,234,567.", "1234567", True),
+    ("The answer is 1,00,000", "100000", True),  # Indian grouping
+    ("The answer is €1,000.00", "1000", True),
+    ("The answer is 1.000.", "1000", False),
+    # A comma that groups no thousands is no number: "12,5" is never read as 5.
+    ("The answer is 12,5", "5", False),
+    ("Answer: 1,00", "0", False),
+    ("**18**", "18", True),
+    ("**Answer:** **72**", "72", True),
+    ("\\boxed{42}", "42", True),
+    ("The answer is $\\frac{1}{2}$", "0.5", True),
+    ("Answer: 0.5", "1/2", True),
+    ("The answer is 5.\nWait, the answer is 6.", "6", True),
+    ("The answer is 5.\nWait, the answer is 6.", "5", False),
+    ("<think>The answer is 5</think>", "5", False),
+    ("<think>The answer is 5</think>The answer is 6", "6", True),
+    ("The answer is ١٨.", "18", True),  # Arabic-Indic digits
+    ("The answer is १८", "18", True),  # Devanagari digits
+    ("The answer is −7", "-7", True),  # U+2212 minus
+    ("The answer is 7", "-7", False),
+    ("The answer is 50%", "50", True),
+    ("The answer is 3.14159", "3.14", False),
+    ("The answer is zero", "0", False),
+]
+
+
+@pytest.mark.parametrize(("response", "target", "correct"), NUMERIC_MATCH_CASES)
 def test_numeric_match(response: str, target: Any, correct: bool) -> None:
     result = numeric_match(_sample(response, target))
     assert result["correct"] is correct
@@ -100,9 +124,8 @@ def test_numeric_match_rejects_a_target_that_is_not_a_number(target: Any) -> Non
 # --------------------------------------------------------------------------- choices
 
 
-@pytest.mark.parametrize(
-    ("response", "target", "extra", "correct"),
-    [
+TEN = {"metadata": {"options": list("0123456789")}}  # mmlu_pro: letters A-J
+CHOICE_MATCH_CASES: list[tuple[str, Any, dict[str, Any], bool]] = [
         ("Answer: B", 1, {}, True),
         ("Answer: B", "B", {}, True),
         ("Answer: b", "(B)", {}, True),
@@ -117,8 +140,27 @@ def test_numeric_match_rejects_a_target_that_is_not_a_number(target: Any) -> Non
                                                       "label": ["A", "B", "C"]}}},
          True),
         ("", 0, {}, False),
-    ],
-)  # fmt: skip
+        ("**Answer: C**", "C", {}, True),
+        ("The answer is **(D)**", "D", {}, True),
+        ("Answer: \\boxed{B}", "B", {}, True),
+        ("$\\boxed{\\text{A}}$", "A", {}, True),
+        ("Answer: A\nAnswer: C", "C", {}, True),
+        ("Answer: A\nAnswer: C", "A", {}, False),
+        ("<think>Answer: B</think>", "B", {}, False),
+        ("<think>Answer: B</think>Answer: D", "D", {}, True),
+        ("The answer is (I).", 8, TEN, True),
+        ("Answer: H", 7, TEN, True),
+        ("Answer: J", 9, TEN, True),
+        ("I think A is wrong. The answer is B", "B", {}, True),
+        ("**B** is tempting, but the answer is C", "C", {}, True),
+        ("The answer is C.\n\n**Final answer: D**", "D", {}, True),
+        ("Answer: E", "A", {}, False),
+        ("Answer: 2", 1, {}, False),
+        ("(C)", "C", {}, True),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("response", "target", "extra", "correct"), CHOICE_MATCH_CASES)
 def test_multichoice_regex(
     response: str, target: Any, extra: dict[str, Any], correct: bool
 ) -> None:
@@ -162,6 +204,11 @@ EXACT_CASES = [
     ("The answer is Paris. Paris is in France.", "Paris", True),
     ("It is certainly, without any doubt, Paris", "Paris", False),
     ("Answer: ১৮", "১৮", True),
+    ("Answer: J", "J", True),
+    # exact_match compares text: numbers are not normalised (use numeric_match).
+    ("Answer: 1,000", "1000", False),
+    ("Answer: 18.0", "18", False),
+    ("<think>Answer: Rome</think>\nAnswer: Paris", "Paris", True),
 ]
 
 
@@ -185,19 +232,56 @@ def test_exact_match_reports_what_it_read() -> None:
     }
 
 
+ANSWER_LINE_CASES: list[tuple[str, Any, bool, str | None]] = [
+    ("Reasoning.\nAnswer: Paris", "Paris", True, "Paris"),
+    ("Answer: Rome\nmore\nAnswer: Paris", "Paris", True, "Paris"),
+    ("Answer: Paris\nAnswer: Rome", "Paris", False, "Rome"),
+    ("The answer is Paris", "Paris", False, None),  # only "Answer:" lines count
+    ("Answer:\n\nParis", "Paris", True, "Paris"),
+    ("Paris", "Paris", False, None),
+    ("#### Paris", "Paris", False, None),
+    ("\\boxed{Paris}", "Paris", False, None),
+    ("", "Paris", False, None),
+    ("Answer:", "Paris", False, None),
+    ("**Answer:** Paris", "Paris", True, "Paris"),
+    ("**Answer: Paris**", "Paris", True, "Paris"),
+    ("Final Answer: Paris", "Paris", True, "Paris"),
+    ("ANSWER: paris", "Paris", True, "paris"),
+    ("answer: Paris.", "Paris", True, "Paris"),
+    ("Answer: `Paris`", "Paris", True, "Paris"),
+    ("Answer: $\\boxed{\\text{Paris}}$", "Paris", True, "Paris"),
+    ("Answer: Paris\n\nI hope this helps!", "Paris", True, "Paris"),
+    ("<think>Answer: Paris</think>", "Paris", False, None),
+    ("<think>Answer: Rome</think>Answer: Paris", "Paris", True, "Paris"),
+    ("Answer: Paris", ["Lyon", "Paris"], True, "Paris"),
+    ("Answer: Paris (the capital)", "Paris", False, "Paris (the capital)"),
+    ("Answer: 10", "100", False, "10"),
+    ("Answer: 100", "10", False, "100"),
+    ("Answer: **18**", "18", True, "18"),
+    ("Answer: 1,000", "1000", False, "1,000"),  # text, not numbers
+    ("Answer: ١٨", "١٨", True, "١٨"),
+    ("Answer: J", "J", True, "J"),
+]
+
+
 @pytest.mark.parametrize(
-    ("response", "correct", "extracted"),
-    [
-        ("Reasoning.\nAnswer: Paris", True, "Paris"),
-        ("Answer: Rome\nmore\nAnswer: Paris", True, "Paris"),
-        ("The answer is Paris", False, None),
-        ("Answer:\n\nParis", True, "Paris"),
-        ("Paris", False, None),
-    ],
+    ("response", "target", "correct", "extracted"), ANSWER_LINE_CASES
 )
-def test_answer_line(response: str, correct: bool, extracted: str | None) -> None:
-    result = answer_line(_sample(response, "Paris"))
+def test_answer_line(
+    response: str, target: Any, correct: bool, extracted: str | None
+) -> None:
+    result = answer_line(_sample(response, target))
     assert (result["correct"], result["extracted"]) == (correct, extracted)
+    assert result["unparsed"] is (extracted is None)
+
+
+@pytest.mark.parametrize(
+    "table",
+    [NUMERIC_MATCH_CASES, CHOICE_MATCH_CASES, EXACT_CASES, ANSWER_LINE_CASES],
+    ids=["numeric_match", "multichoice_regex", "exact_match", "answer_line"],
+)
+def test_every_scorer_golden_table_has_25_cases(table: list[Any]) -> None:
+    assert len(table) >= 25
 
 
 # ------------------------------------------------------------------------ adversarial

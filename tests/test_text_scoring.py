@@ -51,6 +51,8 @@ FUZZY = [
     ("Answer: $100", "100", True, "100"),
     ("Answer: 7", ["Seven", "7"], True, "7"),
     ("Answer: 7", "Seven", False, "7"),
+    ("Answer: ١٨", "18", True, "١٨"),  # Arabic-Indic digits
+    ("Answer: 18.0", "18", True, "18.0"),
     # several answer lines: the last one wins
     ("Answer: Paris\nWait, that is wrong.\nAnswer: Lyon", "Paris", False, "Lyon"),
     ("Answer: Lyon\nWait, that is wrong.\nAnswer: Paris", "Paris", True, "Paris"),
@@ -122,6 +124,9 @@ F1 = [
     ("Answer: -5", "5", 0.0),
     ("Answer: 3.5", "35", 0.0),
     ("Answer: 1/2", "0.5", 1.0),
+    ("Answer: ١٨", "18", 1.0),
+    ("Answer: 18.0", "18", 1.0),
+    ("Answer: 1 000", "1000", 1.0),
     ("Answer: 42 km", "42", 2 / 3),
     ("The answer is 18 apples.", "18 apples", 1.0),
     ("Answer: Zürich", "Zurich", 0.0),
