@@ -1,1 +1,1 @@
-"""Interceptors and the proxy (``pytest_nel.interceptors``); built in a later issue."""
+"""The interceptor proxy: protocol, server, launcher and one module per interceptor."""

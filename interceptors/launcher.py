@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 from pytest_nel.interceptors.protocol import validate_config
 
 from pytest_nel.config import ApiService, LlamaCppService
@@ -115,6 +116,19 @@ class ManagedProxy:
             f"proxy for service {self.spec['service']!r} did not start "
             f"(log {self.log_path}):\n{tail}"
         )
+
+    def stats(self) -> dict[str, Any] | None:
+        """The running proxy's counters (``GET /_stats``), or None if it cannot say."""
+        if self.proc is None:
+            return None
+        root = self.base_url.removesuffix("/v1")
+        try:
+            response = httpx.get(root + "/_stats", timeout=10.0, trust_env=False)
+            response.raise_for_status()
+        except httpx.HTTPError:
+            return None
+        data: dict[str, Any] = response.json()
+        return data
 
     def stop(self) -> None:
         """Stop the proxy (idempotent); it writes its statistics on the way out."""

@@ -18,6 +18,7 @@ is named in the error.
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -43,6 +44,10 @@ BUILTINS = {
         "turn_counter",
         "logging",
         "response_stats",
+        "modify_tools",
+        "log_tokens",
+        "reasoning",
+        "progress_tracking",
     )
 }
 
@@ -131,6 +136,24 @@ def error_response(
     """An OpenAI-style error answer."""
     error = {"message": message, "type": kind, "param": None, "code": code or None}
     return ProxyResponse(status, {"error": error}, source="proxy")
+
+
+def sse_summary(tail: bytes) -> dict[str, Any]:
+    """The usage (and finish reasons) from the last SSE events of a stream."""
+    body: dict[str, Any] = {"choices": []}
+    for line in tail.decode(errors="replace").splitlines():
+        if not line.startswith("data: {"):
+            continue
+        try:
+            event = json.loads(line[6:])
+        except ValueError:
+            continue
+        if event.get("usage"):
+            body["usage"] = event["usage"]
+        for choice in event.get("choices") or []:
+            if isinstance(choice, dict) and choice.get("finish_reason"):
+                body["choices"].append(choice)
+    return body
 
 
 @dataclass(slots=True)

@@ -21,6 +21,7 @@ from pytest_nel.interceptors.protocol import (
     ProxyRequest,
     ProxyResponse,
     register,
+    sse_summary,
 )
 
 
@@ -80,7 +81,7 @@ class ResponseStats(Interceptor):
         async for chunk in chunks:
             tail = (tail + chunk)[-4096:]
             yield chunk
-        self._record(request, _last_usage(tail))
+        self._record(request, sse_summary(tail))
 
     def summary(self) -> dict[str, Any]:
         """The statistics as plain data."""
@@ -97,21 +98,3 @@ class ResponseStats(Interceptor):
         path = settings.output_dir / f"response_stats-{settings.service}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.summary(), indent=2) + "\n")
-
-
-def _last_usage(tail: bytes) -> dict[str, Any]:
-    """The usage (and finish reasons) from the last SSE events of a stream."""
-    body: dict[str, Any] = {"choices": []}
-    for line in tail.decode(errors="replace").splitlines():
-        if not line.startswith("data: {"):
-            continue
-        try:
-            event = json.loads(line[6:])
-        except ValueError:
-            continue
-        if event.get("usage"):
-            body["usage"] = event["usage"]
-        for choice in event.get("choices") or []:
-            if isinstance(choice, dict) and choice.get("finish_reason"):
-                body["choices"].append(choice)
-    return body

@@ -126,6 +126,10 @@ class ProxyServer:
             )
         if response.status >= 400:
             stats.errors += 1
+        elif response.body and isinstance(response.body.get("usage"), dict):
+            usage = response.body["usage"]
+            stats.prompt_tokens += int(usage.get("prompt_tokens") or 0)
+            stats.completion_tokens += int(usage.get("completion_tokens") or 0)
         if response.chunks is not None:
             out = await _stream(request, response)
         else:

@@ -238,7 +238,7 @@ def _solver_setup(
         params=bench.generation.request_params(),
         system_prompt=bench.system_prompt,
         # With a proxy in front, its endpoint interceptor is the one retry layer.
-        max_retries=0 if service.proxy is not None else service.max_retries,
+        max_retries=0 if getattr(service, "proxy", None) else service.max_retries,
         request_timeout=_engine_timeout(service),
         limit=_share(bench.config.max_concurrent, share),
     )
@@ -246,7 +246,7 @@ def _solver_setup(
 
 def _engine_timeout(service: Any) -> float:
     """The engine's time limit: one attempt, or all of the proxy's attempts."""
-    proxy = service.proxy
+    proxy = getattr(service, "proxy", None)
     if proxy is None:
         return float(service.request_timeout)
     attempt = proxy.request_timeout or service.request_timeout

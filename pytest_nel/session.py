@@ -390,6 +390,13 @@ class NelSession:
             fingerprint=fingerprint,
             run_info=run_info,
         )
+        proxies = [
+            m
+            for m in self.managed
+            if isinstance(m, ManagedProxy) and m.spec["service"] == bench.service_name
+        ]
+        if proxies and (stats := proxies[0].stats()) is not None:
+            summary["proxy"] = stats  # per service: shared by its benchmarks
         write_json_atomic(bench.dir / SUMMARY, summary)
         return summary
 

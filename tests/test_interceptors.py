@@ -197,3 +197,111 @@ def test_response_stats_reads_streamed_usage(tmp_path: Path) -> None:
     stats = json.loads((tmp_path / "response_stats-model.json").read_text())
     assert stats["tokens"]["completion_tokens"] == 3
     assert stats["counts"]["finish_stop"] == 1
+
+
+def test_modify_tools(make_proxy: MakeProxy, fake: FakeModel) -> None:
+    config = {
+        "remove_properties": {"*": ["debug"], "search": ["limit"]},
+        "add_properties": {"search": {"lang": {"type": "string"}}},
+    }
+    proxy = make_proxy({"name": "modify_tools", "config": config})
+    params = {
+        "type": "object",
+        "properties": {"q": {"type": "string"}, "limit": {"type": "integer"},
+                       "debug": {"type": "boolean"}},
+        "required": ["q", "limit"],
+    }  # fmt: skip
+    tools = [
+        {"type": "function", "function": {"name": "search", "parameters": params}},
+        {"type": "function", "function": {"name": "calc", "parameters": params}},
+    ]
+    chat(proxy.base_url, "SAY: x", tools=tools)
+    sent = fake.requests()[-1]["body"]["tools"]
+    search, calc = (t["function"]["parameters"] for t in sent)
+    assert set(search["properties"]) == {"q", "lang"} and search["required"] == ["q"]
+    assert set(calc["properties"]) == {"q", "limit"}
+    assert calc["required"] == ["q", "limit"]
+
+
+def test_log_tokens(make_proxy: MakeProxy, tmp_path: Path) -> None:
+    proxy = make_proxy(
+        {"name": "caching"}, {"name": "log_tokens", "config": {"path": "tokens.jsonl"}}
+    )
+    chat(proxy.url + "/s/s1/v1", "SAY: four char words")
+    chat(proxy.url + "/s/s1/v1", "SAY: four char words")  # a cache hit
+    with pytest.raises(openai.BadRequestError):
+        chat(proxy.base_url, "FAULT: 400")
+    lines = (tmp_path / "tokens.jsonl").read_text().splitlines()
+    first, second = (json.loads(line) for line in lines)
+    assert first["session"] == "s1" and first["completion_tokens"] == 4
+    assert (first["source"], second["source"]) == ("upstream", "cache")
+
+
+def test_reasoning_moves_think_blocks(make_proxy: MakeProxy) -> None:
+    proxy = make_proxy({"name": "reasoning"})
+    reply = chat(proxy.base_url, "SAY: <think>2+2 is 4</think> The answer is 4.")
+    message = reply.choices[0].message
+    assert message.content == "The answer is 4."
+    assert message.model_extra["reasoning_content"] == "2+2 is 4"
+    cut = chat(proxy.base_url, "SAY: <think>still thinking")
+    assert cut.choices[0].message.content == ""
+    plain = chat(proxy.base_url, "SAY: no reasoning here")
+    assert plain.choices[0].message.content == "no reasoning here"
+    assert "reasoning_content" not in (plain.choices[0].message.model_extra or {})
+
+
+def test_reasoning_in_streamed_chunks(tmp_path: Path) -> None:
+    upstream = StreamingUpstream()
+    proxy = ThreadedProxy(
+        upstream.base_url, [{"name": "reasoning"}], output_dir=tmp_path
+    )
+    try:
+        stream = chat(
+            proxy.base_url, "SAY: <think>plan more</think> The answer", stream=True
+        )
+        thought, content = "", ""
+        for chunk in stream:
+            delta = chunk.choices[0].delta
+            thought += (delta.model_extra or {}).get("reasoning_content") or ""
+            content += delta.content or ""
+        assert (thought, content) == ("plan more", " The answer")
+    finally:
+        proxy.close()
+        upstream.close()
+
+
+def test_reasoning_splitter_holds_back_split_tags() -> None:
+    from pytest_nel.interceptors.reasoning import _DeltaSplitter
+
+    splitter = _DeltaSplitter("<think>", "</think>")
+    pieces = ["<thi", "nk>a", "b</th", "ink>", "ans", "wer <"]
+    out = [splitter.feed(p) for p in pieces] + [splitter.flush()]
+    assert "".join(t for t, _ in out) == "ab"
+    assert "".join(c for _, c in out) == "answer <"
+    stray = _DeltaSplitter("<think>", "</think>")
+    assert stray.feed("idea</think>done") == ("idea", "done")
+
+
+def test_progress_tracking_posts_to_the_webhook(
+    make_proxy: MakeProxy, tmp_path: Path
+) -> None:
+    from pytest_nel.testing.proxy import WebhookSink
+
+    sink = WebhookSink()
+    try:
+        config = {"webhook_url": sink.url, "every": 2}
+        proxy = make_proxy({"name": "progress_tracking", "config": config})
+        for i in range(3):
+            chat(proxy.base_url, f"SAY: {i}")
+        with pytest.raises(openai.NotFoundError):
+            chat(proxy.base_url, "FAULT: 404")
+        proxy.close()
+    finally:
+        sink.close()
+    final = {"service": "model", "completed": 3, "errors": 1}
+    assert sorted(sink.received, key=lambda p: p["completed"] + p["errors"]) == [
+        {"service": "model", "completed": 2, "errors": 0},
+        final,
+        final,
+    ]
+    assert json.loads((tmp_path / "progress-model.json").read_text()) == final

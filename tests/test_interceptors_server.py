@@ -184,4 +184,5 @@ def test_proxy_process_serves_and_writes_stats(fake: FakeModel, tmp_path: Path) 
         assert chat.choices[0].message.content == "proc"
     stats = json.loads((tmp_path / "proxy-svc.json").read_text())
     assert stats["requests"] == 1 and stats["upstream_calls"] == 1
+    assert stats["completion_tokens"] == 1 and stats["latency_p50_ms"] > 0
     assert "sk-secret" not in (tmp_path / "proxy-svc.spec.json").read_text()

@@ -12,7 +12,9 @@ from conftest import toy_rows
 from pytest_nel.testing.fake_model import FakeModel
 
 
-def write_config(pytester: pytest.Pytester, fake: FakeModel, chain: str) -> str:
+def write_config(
+    pytester: pytest.Pytester, fake: FakeModel, chain: str, repeats: int = 2
+) -> str:
     """An eval config whose one service has a proxy with ``chain``."""
     config = pytester.path / "eval.yaml"
     config.write_text(
@@ -30,7 +32,7 @@ def write_config(pytester: pytest.Pytester, fake: FakeModel, chain: str) -> str:
                   interceptors: {chain}
             benchmarks:
               - name: ./toy_bench.py
-                repeats: 2
+                repeats: {repeats}
             output: {{dir: out}}
             """
         )
@@ -57,8 +59,9 @@ def test_second_run_is_served_from_the_cache(
     assert calls == 12 + 1 + 1  # 6 problems x 2 repeats, one retried 503, preflight
     stats = json.loads((pytester.path / "out" / "proxy-model.json").read_text())
     assert stats["retries"] == 1 and stats["upstream_calls"] == 13
-    second = pytester.runpytest(
-        "--nel-config", config, "-p", "no:randomly", "--nel-overwrite"
+    # Under xdist: the controller's proxy serves both workers from the cache.
+    second = pytester.runpytest_subprocess(
+        "--nel-config", config, "-p", "no:randomly", "--nel-overwrite", "-n", "2"
     )
     second.assert_outcomes(passed=12)
     assert len(fake.requests()) == calls + 1  # only the preflight went upstream
@@ -66,6 +69,10 @@ def test_second_run_is_served_from_the_cache(
     # No seed is set: the repeats are kept apart by the X-Nel-Repeat header.
     assert stats["cache_hits"] == 12 and stats["upstream_calls"] == 0
     assert (pytester.path / "out" / "response_stats-model.json").is_file()
+    in_summary = json.loads(
+        (pytester.path / "out" / "toy" / "summary.json").read_text()
+    )
+    assert in_summary["proxy"]["cache_hits"] == 12
 
 
 def test_bad_interceptor_config_is_a_usage_error(
@@ -76,3 +83,16 @@ def test_bad_interceptor_config_is_a_usage_error(
     result = pytester.runpytest("--nel-config", write_config(pytester, fake, chain))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*interceptor 'drop_params'*parms: unknown key*"])
+
+
+def test_the_engine_does_not_retry_behind_the_proxy(
+    pytester: pytest.Pytester, fake: FakeModel, toy_bench: Any
+) -> None:
+    toy_bench(toy_rows(2, extra={1: "FAULT: 503"}))
+    chain = '[{"name": "endpoint", "config": {"backoff_base": 0.01}}]'
+    config = write_config(pytester, fake, chain, repeats=1)
+    result = pytester.runpytest("--nel-config", config, "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*model_error*503*"])
+    # One preflight, one good sample, and the proxy's 1 + max_retries (2) attempts.
+    assert len(fake.requests()) == 1 + 1 + 3

@@ -141,6 +141,24 @@ class StreamingUpstream(_LoopThread):
         return out
 
 
+class WebhookSink(_LoopThread):
+    """Collects the JSON bodies POSTed to ``url`` (for webhook tests)."""
+
+    def __init__(self) -> None:
+        self.received: list[Any] = []
+        super().__init__(self._app)
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+
+    def _app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/hook", self._hook)
+        return app
+
+    async def _hook(self, request: web.Request) -> web.Response:
+        self.received.append(await request.json())
+        return web.json_response({"ok": True})
+
+
 def _chunk(
     body: dict[str, Any], delta: dict[str, Any], finish: str | None, sent: float
 ) -> dict[str, Any]:
