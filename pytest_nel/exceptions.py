@@ -67,7 +67,7 @@ class PolicyError(NelUsageError):
 
 
 class SandboxUnavailable(NelUsageError):
-    """A sandbox backend cannot run on this machine; the message says what to install."""
+    """A sandbox backend cannot run here; the message says what to install."""
 
 
 class SampleError(NelError):

@@ -188,7 +188,8 @@ class NelSession:
             spec, key.get_secret_value() if key else None, self.run.output
         )
         self.managed.append(proxy)
-        return proxy.start()
+        url: str = proxy.start()
+        return url
 
     def _endpoint(self, bench: Any) -> str | None:
         from pytest_nel.config import endpoint_url
