@@ -19,6 +19,7 @@ from pytest_nel.interceptors.protocol import validate_config
 
 from pytest_nel.config import ApiService, LlamaCppService
 from pytest_nel.exceptions import NelUsageError
+from pytest_nel.processes import stop_process
 
 
 class ProxyStartError(NelUsageError):
@@ -133,15 +134,8 @@ class ManagedProxy:
     def stop(self) -> None:
         """Stop the proxy (idempotent); it writes its statistics on the way out."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
+        stop_process(proc)
+        if proc is not None and proc.stdout is not None:
             proc.stdout.close()
 
     def __enter__(self) -> ManagedProxy:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -48,13 +47,7 @@ class LogTokens(Interceptor):
     def __init__(self, config: BaseModel, ctx: Context) -> None:
         super().__init__(config, ctx)
         assert isinstance(config, LogTokensConfig)
-        self.file = None
-        if config.path:
-            path = Path(config.path)
-            if not path.is_absolute():
-                path = ctx.settings.output_dir / path
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in aclose
+        self.file = ctx.open_append(config.path)
 
     async def on_response(
         self, request: ProxyRequest, response: ProxyResponse

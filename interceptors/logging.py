@@ -10,7 +10,6 @@ import json
 import logging
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -72,13 +71,7 @@ class Logging(Interceptor):
         super().__init__(config, ctx)
         assert isinstance(config, LoggingConfig)
         self.cfg = config
-        self.file = None
-        if config.path:
-            path = Path(config.path)
-            if not path.is_absolute():
-                path = ctx.settings.output_dir / path
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in aclose
+        self.file = ctx.open_append(config.path)
 
     def _emit(self, event: dict[str, Any]) -> None:
         event = redact(event, self.ctx.settings.api_key)

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -162,6 +162,16 @@ class Context:
 
     settings: ProxySettings
     stats: ProxyStats
+
+    def open_append(self, path: str | None) -> IO[str] | None:
+        """Open a log file to append to (relative paths: in the results folder)."""
+        if not path:
+            return None
+        target = Path(path)
+        if not target.is_absolute():
+            target = self.settings.output_dir / target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return open(target, "a", encoding="utf-8")  # noqa: SIM115 - the caller closes it
 
 
 class Interceptor:

@@ -14,6 +14,7 @@ import httpx
 
 from pytest_nel.config import LlamaCppService
 from pytest_nel.exceptions import NelUsageError
+from pytest_nel.processes import stop_process
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -125,14 +126,7 @@ class ManagedLlamaCpp:
     def stop(self) -> None:
         """Stop the server (idempotent)."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def preflight(
