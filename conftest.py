@@ -19,6 +19,7 @@ import datasets  # noqa: E402, F401
 # Imported here so that pytester's in-process runs find them already loaded (it removes
 # modules first imported inside a run, and numpy cannot be imported twice per process).
 import pytest_nel.session  # noqa: F401
+import pytest_nel.stats  # noqa: F401
 import pytest_nel.summary  # noqa: F401
 from pytest_nel.testing.fake_model import FakeModel
 

@@ -10,10 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-import numpy as np
-
 from pytest_nel.results import SCHEMA_VERSION, latest_records
-from pytest_nel.stats import category_metrics, compute_metrics
 
 
 def summarize(
@@ -32,6 +29,10 @@ def summarize(
     ``truncated`` and ``errors`` over all samples (a cut response may also have
     errored). A rate whose denominator is zero is 0.0.
     """
+    # numpy comes with the statistics; imported here so that importing this module
+    # (the terminal table does) stays cheap.
+    from pytest_nel.stats import category_metrics, compute_metrics
+
     latest = latest_records(records)
     samples = list(latest.values())
     scored = [r for r in samples if r.get("status") == "scored"]
@@ -151,6 +152,8 @@ def _token_totals(samples: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def _latency(samples: list[dict[str, Any]]) -> dict[str, float]:
+    import numpy as np
+
     values = np.array(
         [r["latency_ms"] for r in samples if r.get("latency_ms") is not None]
     )
