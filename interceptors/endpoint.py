@@ -5,6 +5,11 @@ own pool costs ~10 ms of CPU per request at 64 in flight). With a proxy in front
 service this is the only retry layer: 429, 5xx, timeouts and dropped connections are
 retried with jittered exponential backoff, honouring ``Retry-After``. A streamed
 answer is retried only before its first byte.
+
+``requests_per_minute`` and ``tokens_per_minute`` hold requests back (never fail them)
+for rate-limited APIs: token buckets (``interceptors/limits.py``) with ``burst_s``
+seconds' worth of burst; every upstream attempt takes one request, and a request's
+tokens are estimated before it goes and corrected with the usage its answer reports.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 import httpx
 from pydantic import BaseModel, Field
+from pytest_nel.interceptors.limits import TokenBucket, estimate_tokens, used_tokens
 from pytest_nel.interceptors.protocol import (
     STRICT,
     Context,
@@ -27,6 +33,7 @@ from pytest_nel.interceptors.protocol import (
     ProxyResponse,
     error_response,
     register,
+    sse_summary,
 )
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524, 529})
@@ -44,6 +51,9 @@ class EndpointConfig(BaseModel):
     max_connections: int = Field(256, ge=1)
     extra_headers: dict[str, str] = Field(default_factory=dict)
     extra_body: dict[str, Any] = Field(default_factory=dict)
+    requests_per_minute: float | None = Field(None, gt=0)
+    tokens_per_minute: float | None = Field(None, gt=0)
+    burst_s: float = Field(1.0, gt=0)
 
 
 class _Failed(Exception):
@@ -82,6 +92,8 @@ class Endpoint(Interceptor):
         self.rng = random.Random()
         self._urls: dict[str, httpx.URL] = {}  # parsed once per path: ~0.1 ms each
         self._http: httpx.AsyncClient | None = None
+        self.request_bucket = _bucket(config.requests_per_minute, config.burst_s)
+        self.token_bucket = _bucket(config.tokens_per_minute, config.burst_s)
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
@@ -106,16 +118,41 @@ class Endpoint(Interceptor):
         payload = json.dumps(body).encode() if body is not None else None
         headers = {**self.headers, **request.headers}
         stats = self.ctx.stats
+        bucket, tokens = self.token_bucket, 0
+        if bucket is not None and body:
+            tokens = estimate_tokens(body)
+            waited = await bucket.take(tokens)  # not `+= await`: it loses updates
+            stats.rate_limit_wait_s += waited
         for attempt in range(self.retries + 1):
+            if self.request_bucket is not None:
+                waited = await self.request_bucket.take(1)
+                stats.rate_limit_wait_s += waited
             stats.upstream_calls += 1
             try:
-                return await self._attempt(request, payload, headers)
+                return self._settle(
+                    tokens, await self._attempt(request, payload, headers)
+                )
             except _Failed as failed:
                 if not failed.retry or attempt == self.retries:
-                    return failed.response
+                    return self._settle(tokens, failed.response)
                 stats.retries += 1
                 await asyncio.sleep(self._delay(attempt, failed.after))
         raise AssertionError("unreachable")
+
+    def _settle(self, estimate: int, response: ProxyResponse) -> ProxyResponse:
+        """Correct the token bucket with the usage the answer reports."""
+        bucket = self.token_bucket
+        if bucket is None or not estimate:
+            return response
+        if response.chunks is not None:
+            response.chunks = _settle_stream(bucket, estimate, response.chunks)
+            return response
+        used = used_tokens(response.body)
+        if used is not None:
+            bucket.adjust(estimate - used)
+        elif response.status != 200:
+            bucket.adjust(estimate)  # a refused request used no tokens
+        return response
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -155,6 +192,23 @@ class Endpoint(Interceptor):
         if request.stream:
             return ProxyResponse(200, chunks=_relay(response), headers=_sse_headers())
         return _decoded(request, response)
+
+
+def _bucket(per_minute: float | None, burst_s: float) -> TokenBucket | None:
+    return TokenBucket(per_minute, burst_s) if per_minute else None
+
+
+async def _settle_stream(
+    bucket: TokenBucket, estimate: int, chunks: AsyncIterator[bytes]
+) -> AsyncIterator[bytes]:
+    """Relay a stream, then correct the bucket with the usage in its last chunk."""
+    tail = b""
+    async for chunk in chunks:
+        tail = (tail + chunk)[-4096:]
+        yield chunk
+    used = used_tokens(sse_summary(tail))
+    if used is not None:
+        bucket.adjust(estimate - used)
 
 
 def _sse_headers() -> dict[str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import socket
 import subprocess
 import sys
 import time
@@ -74,30 +75,53 @@ class ManagedProxy:
         self.log_path = log_dir / f"proxy-{spec['service']}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.base_url = ""
+        self.ready = False
 
     def start(self, timeout: float = 30.0) -> str:
         """Start the proxy and return its base URL (``http://127.0.0.1:N/v1``)."""
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self) -> str:
+        """Start the process without waiting for it; returns the URL it will serve.
+
+        The listening socket is bound here and inherited by the process, so the URL is
+        known at once and requests sent before the proxy serves wait in the socket's
+        backlog instead of being refused; :meth:`wait_ready` reports a failed start.
+        """
         check_chain(self.spec.get("interceptors", []))
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        listener = socket.create_server(("127.0.0.1", 0), backlog=1024)
+        port = listener.getsockname()[1]
+        spec = {**self.spec, "listen_fd": listener.fileno()}
         spec_path = self.log_dir / f"proxy-{self.spec['service']}.spec.json"
-        spec_path.write_text(json.dumps(self.spec))
+        spec_path.write_text(json.dumps(spec))
         env = {k: v for k, v in os.environ.items() if k != "NEL_PROXY_API_KEY"}
         if self.api_key:
             env["NEL_PROXY_API_KEY"] = self.api_key
-        with open(self.log_path, "ab") as log:
+        module = "pytest_nel.interceptors.server"
+        with listener, open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "pytest_nel.interceptors.server",
-                    str(spec_path),
-                ],
+                [sys.executable, "-m", module, str(spec_path)],
                 stdout=subprocess.PIPE,
                 stderr=log,
                 stdin=subprocess.DEVNULL,
                 env=env,
+                pass_fds=(listener.fileno(),),
             )
-        self.base_url = self._wait_ready(timeout)
+        self.base_url = f"http://127.0.0.1:{port}/v1"
+        return self.base_url
+
+    def wait_ready(self, timeout: float = 30.0) -> str:
+        """Wait until the launched proxy serves; returns its base URL.
+
+        Raises:
+            ProxyStartError: It exited or did not answer within ``timeout``; the
+                message holds the end of its log.
+        """
+        if not self.ready:
+            self._wait_ready(timeout)
+            self.ready = True
         return self.base_url
 
     def _wait_ready(self, timeout: float) -> str:

@@ -48,6 +48,7 @@ BUILTINS = {
         "log_tokens",
         "reasoning",
         "progress_tracking",
+        "raise_client_errors",
     )
 }
 
@@ -69,6 +70,7 @@ class ProxyStats:
     errors: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    rate_limit_wait_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
 
 

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from dataclasses import asdict
@@ -214,7 +215,12 @@ async def serve(spec: dict[str, Any], port: int = 0) -> None:
     server = ProxyServer(settings_from_spec(spec), specs)
     runner = web.AppRunner(server.app(), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024)
+    site: web.BaseSite
+    if spec.get("listen_fd") is not None:  # a socket the launcher bound for us
+        listener = socket.socket(fileno=int(spec["listen_fd"]))
+        site = web.SockSite(runner, listener, backlog=1024)
+    else:
+        site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024)
     await site.start()
     bound = runner.addresses[0][1]
     print(f"READY http://127.0.0.1:{bound}/v1", flush=True)

@@ -20,9 +20,16 @@ from typing import Any
 import aiohttp
 import httpx
 
-from pytest_nel.exceptions import CircuitOpen, ModelError, ModelTimeout
+from pytest_nel.exceptions import (
+    CircuitOpen,
+    FatalClientError,
+    ModelError,
+    ModelTimeout,
+)
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524, 529})
+# Set by the proxy's raise_client_errors interceptor on answers that stop the run.
+FATAL_HEADER = "X-Nel-Fatal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +260,10 @@ class ModelClient:
             self.breaker.success()
             return data
         message = f"HTTP {status}: {_error_message(response.content)}"
+        if response.headers.get(FATAL_HEADER) == "1":
+            self.breaker.success()
+            self.stats.failures += 1
+            raise FatalClientError(f"{self.url}: {message}")
         if status in RETRY_STATUSES:
             raise _Attempt(
                 message,

@@ -17,6 +17,8 @@
         +-- ModelError        the endpoint failed after retries (category model_error)
         |   +-- ModelTimeout  every attempt timed out (category model_timeout)
         |   +-- CircuitOpen   the endpoint is down; the run stops (category model_error)
+        |   +-- FatalClientError  the proxy's raise_client_errors marked an upstream
+        |                     4xx fatal (bad key, unknown model); the run stops
         +-- SandboxError      the sandbox failed (category sandbox_error)
         +-- ScorerError       the scorer raised (category scorer_error)
         +-- HarnessError      our own bug or an unexpected state
@@ -105,6 +107,14 @@ class ModelTimeout(ModelError):
 
 class CircuitOpen(ModelError):
     """The endpoint's circuit breaker is open: it failed too often, the run stops."""
+
+
+class FatalClientError(ModelError):
+    """The upstream refused a request as it would refuse every one; the run stops.
+
+    Raised when a proxy's ``raise_client_errors`` interceptor marks an answer fatal
+    (header ``X-Nel-Fatal: 1``): a 401, an unknown model, a refused parameter.
+    """
 
 
 class SandboxError(SampleError):

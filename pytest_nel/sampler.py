@@ -9,7 +9,13 @@ import pytest
 
 from pytest_nel.config import endpoint_url
 from pytest_nel.engine import Engine, Request, SolverSetup
-from pytest_nel.exceptions import CircuitOpen, EngineDied, SampleError, ScorerError
+from pytest_nel.exceptions import (
+    CircuitOpen,
+    EngineDied,
+    FatalClientError,
+    SampleError,
+    ScorerError,
+)
 from pytest_nel.problems import Problem, render_prompt
 from pytest_nel.results import RESULTS, SCHEMA_VERSION, ResultsWriter
 from pytest_nel.run import BenchmarkRun, NelRun
@@ -109,6 +115,8 @@ class Sampler:
         item.user_properties.append(("error_category", exc.category))
         if isinstance(exc, CircuitOpen):
             item.session.shouldstop = f"nel: stopping, the endpoint is down: {exc}"
+        elif isinstance(exc, FatalClientError):
+            item.session.shouldstop = f"nel: stopping, fatal client error: {exc}"
         elif isinstance(exc, EngineDied):
             item.session.shouldstop = f"nel: stopping: {exc}"
         if item.bench.config.error_budget is not None:

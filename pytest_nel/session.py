@@ -83,6 +83,7 @@ class NelSession:
         self.worker_id: str | None = workerinput["workerid"] if workerinput else None
         self.worker_count: int = workerinput["workercount"] if workerinput else 1
         self.managed: list[ManagedLlamaCpp | ManagedProxy] = []
+        self.launched: dict[str, ManagedProxy] = {}  # proxies not yet known to serve
         self.problems = {}
         self.session_start = time.time()
         self.progress: Progress | None = None
@@ -112,6 +113,8 @@ class NelSession:
         for name, service in run.config.services.items():
             if service.type == "api" and service.proxy is None:
                 run.endpoints[name] = service.url
+            elif service.type == "api" and self.worker_id is None:
+                self._launch_proxy(name, service)  # its start overlaps the rest
         # The engine process was started first thing in pytest_configure (see
         # plugin.py); when every endpoint is known and nothing narrows the selection, it
         # gets its plan now, before collection (corrected at collection_finish if it
@@ -176,11 +179,38 @@ class NelSession:
 
     def _start_proxy(self, name: str, service: Any, collect_only: bool) -> str:
         """Start the interceptor proxy in front of a service; returns its base URL."""
-        from pytest_nel.interceptors.launcher import check_chain, proxy_spec
+        from pytest_nel.interceptors.launcher import check_chain
 
         check_chain([i.model_dump() for i in service.proxy.interceptors])
         if collect_only:
             return "http://127.0.0.1:0/v1"
+        launched = self.launched.get(name)
+        if launched is not None:
+            if self.is_controller:  # xdist: nothing to overlap, workers need it soon
+                self.launched.pop(name).wait_ready()
+            base: str = launched.base_url
+            return base
+        url: str = self._managed_proxy(name, service).start()
+        return url
+
+    def _launch_proxy(self, name: str, service: Any) -> None:
+        """Launch an api service's proxy at configure time; awaited after collection.
+
+        Its URL is known at once (requests wait in its socket's backlog), so the engine
+        gets its plan before collection and the proxy's ~0.4 s start-up overlaps the
+        preflight and collection. Under xdist the controller awaits it at sessionstart.
+        """
+        if self.config.getoption("collectonly") or not any(
+            b.service_name == name for b in self.run.benchmarks
+        ):
+            return
+        proxy = self._managed_proxy(name, service)
+        self.launched[name] = proxy
+        self.run.endpoints[name] = proxy.launch()
+
+    def _managed_proxy(self, name: str, service: Any) -> ManagedProxy:
+        from pytest_nel.interceptors.launcher import proxy_spec
+
         upstream = self.run.endpoints.get(name) or service.url
         spec = proxy_spec(name, service, upstream, self.run.output)
         key = getattr(service, "api_key", None)
@@ -188,8 +218,7 @@ class NelSession:
             spec, key.get_secret_value() if key else None, self.run.output
         )
         self.managed.append(proxy)
-        url: str = proxy.start()
-        return url
+        return proxy
 
     def _endpoint(self, bench: Any) -> str | None:
         from pytest_nel.config import endpoint_url
@@ -275,8 +304,22 @@ class NelSession:
         ``gc.collect()`` calls and every full collection during the run skip them.
         """
         gc.freeze()
+        self._await_proxies()
         items = self._my_items(session.items)
         self._submit([(i.bench, i.problem, i.repeat) for i in items])
+
+    def _await_proxies(self) -> None:
+        """Wait until the proxies launched at configure time serve.
+
+        Raises:
+            pytest.UsageError: A proxy did not start (the message ends with its log).
+        """
+        launched, self.launched = self.launched, {}
+        try:
+            for proxy in launched.values():
+                proxy.wait_ready()
+        except NelUsageError as exc:
+            raise pytest.UsageError(f"nel: {exc}") from None
 
     def _submit(self, samples: list[tuple[BenchmarkRun, Problem, int]]) -> None:
         sampler = self.config.stash.get(SAMPLER_KEY, None)

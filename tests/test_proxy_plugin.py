@@ -96,3 +96,32 @@ def test_the_engine_does_not_retry_behind_the_proxy(
     result.stdout.fnmatch_lines(["*model_error*503*"])
     # One preflight, one good sample, and the proxy's 1 + max_retries (2) attempts.
     assert len(fake.requests()) == 1 + 1 + 3
+
+
+def test_fatal_client_error_stops_the_run(
+    pytester: pytest.Pytester, fake: FakeModel, toy_bench: Any
+) -> None:
+    # A revoked key: the upstream refuses every request; the first failure stops all.
+    toy_bench(toy_rows(20, extra={i: "FAULT: 401" for i in range(20)}))
+    chain = '[{"name": "raise_client_errors"}]'
+    config = write_config(pytester, fake, chain, repeats=1)
+    result = pytester.runpytest("--nel-config", config, "-p", "no:randomly")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*stopping, fatal client error*HTTP 401: upstream answered 401*"]
+    )
+    results = (pytester.path / "out" / "toy" / "results.jsonl").read_text()
+    assert '"category": "model_error"' in results
+
+
+def test_a_proxy_that_cannot_start_is_a_usage_error(
+    pytester: pytest.Pytester, fake: FakeModel, toy_bench: Any
+) -> None:
+    toy_bench(toy_rows(2))
+    (pytester.path / "file").write_text("not a folder")
+    cache = json.dumps(str(pytester.path / "file" / "cache.sqlite"))
+    chain = f'[{{"name": "caching", "config": {{"path": {cache}}}}}]'
+    result = pytester.runpytest("--nel-config", write_config(pytester, fake, chain))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*proxy for service 'model' did not start*"])
