@@ -110,22 +110,27 @@ class NelSession:
                     for k, r in latest_records(records).items()
                     if r.get("status") == "scored"
                 }
-        for name, service in run.config.services.items():
-            if service.type == "api" and service.proxy is None:
-                run.endpoints[name] = service.url
-            elif service.type == "api" and self.worker_id is None:
-                self._launch_proxy(name, service)  # its start overlaps the rest
-        # The engine process was started first thing in pytest_configure (see
-        # plugin.py); when every endpoint is known and nothing narrows the selection, it
-        # gets its plan now, before collection (corrected at collection_finish if it
-        # differs).
         self.engine = engine
-        if engine is not None and all(
-            b.is_oracle or b.service_name in run.endpoints for b in run.benchmarks
-        ):
-            self._start_engine()
-            if _selects_everything(config):
-                self._submit(self._planned())
+        try:
+            for name, service in run.config.services.items():
+                if service.type == "api" and service.proxy is None:
+                    run.endpoints[name] = service.url
+                elif service.type == "api" and self.worker_id is None:
+                    self._launch_proxy(name, service)  # its start overlaps the rest
+            # The engine process was started first thing in pytest_configure (see
+            # plugin.py); when every endpoint is known and nothing narrows the
+            # selection, it gets its plan now, before collection (corrected at
+            # collection_finish if it differs).
+            if engine is not None and all(
+                b.is_oracle or b.service_name in run.endpoints for b in run.benchmarks
+            ):
+                self._start_engine()
+                if _selects_everything(config):
+                    self._submit(self._planned())
+        except BaseException:
+            for server in self.managed:  # no session to stop them later
+                server.stop()
+            raise
 
     @property
     def is_controller(self) -> bool:
