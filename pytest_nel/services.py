@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from pytest_nel.config import LlamaCppService
 from pytest_nel.exceptions import NelUsageError
@@ -103,20 +104,19 @@ class ManagedLlamaCpp:
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.cfg.startup_timeout
-        with httpx.Client(trust_env=False, timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                assert self.proc is not None
-                if self.proc.poll() is not None:
-                    tail = self.log_path.read_text(errors="replace")[-800:]
-                    raise EndpointError(
-                        f"service {self.name}: llama.cpp server exited:\n{tail}"
-                    )
-                try:
-                    if client.get(self.base_url + "/models").status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.2)
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                tail = self.log_path.read_text(errors="replace")[-800:]
+                raise EndpointError(
+                    f"service {self.name}: llama.cpp server exited:\n{tail}"
+                )
+            try:
+                if _request("GET", self.base_url + "/models", timeout=2.0)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
         self.stop()
         raise EndpointError(
             f"service {self.name}: llama.cpp server not ready after "
@@ -147,24 +147,52 @@ def preflight(
     last = ""
     for attempt in range(3):
         try:
-            with httpx.Client(trust_env=False, timeout=timeout) as client:
-                response = client.post(endpoint, json=body, headers=headers)
-        except httpx.ConnectError as exc:
-            raise EndpointError(f"endpoint {endpoint} is unreachable: {exc}") from None
-        except httpx.TransportError as exc:
+            status, content = _request("POST", endpoint, body, headers, timeout)
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TimeoutError):
+                last = f"timed out after {timeout:g}s"
+            else:
+                raise EndpointError(
+                    f"endpoint {endpoint} is unreachable: {exc.reason}"
+                ) from None
+        except (TimeoutError, OSError) as exc:
             last = f"{type(exc).__name__}: {exc}"
         else:
-            if response.status_code in (429, 502, 503, 504):
-                last = f"HTTP {response.status_code}"
+            if status in (429, 502, 503, 504):
+                last = f"HTTP {status}"
             else:
-                _check_preflight_response(endpoint, response)
+                _check_preflight_response(endpoint, status, content)
                 return
         time.sleep(0.5 * (attempt + 1))
     raise EndpointError(f"endpoint {endpoint} failed its preflight request: {last}")
 
 
-def _check_preflight_response(endpoint: str, response: httpx.Response) -> None:
-    status = response.status_code
+def _request(
+    method: str,
+    url: str,
+    body: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, bytes]:
+    """One HTTP request with the standard library (no proxies from the environment).
+
+    httpx costs ~80 ms to import; the run's own processes need only this one request.
+    """
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            return int(response.status), response.read()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read()
+
+
+def _check_preflight_response(endpoint: str, status: int, content: bytes) -> None:
+    text = content.decode("utf-8", "replace")
     if status != 200:
         hint = {
             401: " (check the API key)",
@@ -172,17 +200,17 @@ def _check_preflight_response(endpoint: str, response: httpx.Response) -> None:
             404: " (check the URL path and the model id)",
         }.get(status, "")
         raise EndpointError(
-            f"endpoint {endpoint} answered HTTP {status}{hint}: {response.text[:300]!r}"
+            f"endpoint {endpoint} answered HTTP {status}{hint}: {text[:300]!r}"
         )
     try:
-        data = response.json()
+        data = json.loads(content)
     except ValueError:
         raise EndpointError(
             f"endpoint {endpoint} answered 200 with a body that is not JSON: "
-            f"{response.text[:200]!r}"
+            f"{text[:200]!r}"
         ) from None
     if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
         raise EndpointError(
             f"endpoint {endpoint} answered 200 but not an OpenAI-style completion "
-            f"(no 'choices'): {response.text[:200]!r}"
+            f"(no 'choices'): {text[:200]!r}"
         )

@@ -11,7 +11,7 @@ import gc
 import json
 import time
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -21,7 +21,6 @@ from pytest_nel.config import redacted
 from pytest_nel.distribution import make_static_scheduler, shard_of_items, worker_index
 from pytest_nel.engine import Engine
 from pytest_nel.exceptions import NelUsageError
-from pytest_nel.interceptors.launcher import ManagedProxy
 from pytest_nel.problems import Problem, load_problems
 from pytest_nel.results import (
     FINGERPRINT,
@@ -42,6 +41,9 @@ from pytest_nel.run import (
 from pytest_nel.sampler import Sampler
 from pytest_nel.services import ManagedLlamaCpp, preflight
 from pytest_nel.terminal import Progress
+
+if TYPE_CHECKING:
+    from pytest_nel.interceptors.launcher import ManagedProxy
 
 RUN_KEY = pytest.StashKey[NelRun]()
 SAMPLER_KEY = pytest.StashKey[Sampler]()
@@ -84,6 +86,7 @@ class NelSession:
         self.worker_count: int = workerinput["workercount"] if workerinput else 1
         self.managed: list[ManagedLlamaCpp | ManagedProxy] = []
         self.launched: dict[str, ManagedProxy] = {}  # proxies not yet known to serve
+        self.proxies: dict[str, ManagedProxy] = {}  # every proxy, by service
         self.problems = {}
         self.session_start = time.time()
         self.progress: Progress | None = None
@@ -214,7 +217,7 @@ class NelSession:
         self.run.endpoints[name] = proxy.launch()
 
     def _managed_proxy(self, name: str, service: Any) -> ManagedProxy:
-        from pytest_nel.interceptors.launcher import proxy_spec
+        from pytest_nel.interceptors.launcher import ManagedProxy, proxy_spec
 
         upstream = self.run.endpoints.get(name) or service.url
         spec = proxy_spec(name, service, upstream, self.run.output)
@@ -223,6 +226,7 @@ class NelSession:
             spec, key.get_secret_value() if key else None, self.run.output
         )
         self.managed.append(proxy)
+        self.proxies[name] = proxy
         return proxy
 
     def _endpoint(self, bench: Any) -> str | None:
@@ -440,9 +444,7 @@ class NelSession:
             run_info=run_info,
         )
         proxies = [
-            m
-            for m in self.managed
-            if isinstance(m, ManagedProxy) and m.spec["service"] == bench.service_name
+            m for m in self.proxies.values() if m.spec["service"] == bench.service_name
         ]
         if proxies and (stats := proxies[0].stats()) is not None:
             summary["proxy"] = stats  # per service: shared by its benchmarks
