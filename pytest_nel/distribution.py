@@ -66,6 +66,9 @@ def make_static_scheduler(config: Any, log: Any) -> Any:
                 return
             collection: list[str] = next(iter(self.node2collection.values()))
             self.collection = collection
+            # LoadScheduling sets this in its own first schedule(), skipped here.
+            if self.maxschedchunk is None:  # type: ignore[has-type]
+                self.maxschedchunk = len(collection)
             nodes = sorted(self.nodes, key=lambda n: worker_index(n.gateway.id))
             shards = shard_of_items(collection, len(nodes))
             self.pending[:] = []

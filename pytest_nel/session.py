@@ -351,10 +351,18 @@ class NelSession:
         if not self.is_worker:
             return samples
         keys = [f"{b.name}::{p.idx}-r{r}" for b, p, r in samples]
-        mine = shard_of_items(keys, self.worker_count)[
-            worker_index(self.worker_id or "gw0")
-        ]
-        return [samples[i] for i in mine]
+        return [samples[i] for i in self._my_shard(keys)]
+
+    def _my_shard(self, nodeids: list[str]) -> list[int]:
+        """Positions of this worker's static shard.
+
+        A worker that replaces a crashed one (its index is past the original count)
+        has no shard: the items it is sent are generated on demand.
+        """
+        index = worker_index(self.worker_id or "gw0")
+        if index >= self.worker_count:
+            return []
+        return shard_of_items(nodeids, self.worker_count)[index]
 
     def _runs_items(self, session: pytest.Session) -> bool:
         del session
@@ -376,8 +384,7 @@ class NelSession:
     def _my_items(self, items: list[pytest.Item]) -> list[EvalItem]:
         if not self.is_worker:
             return [i for i in items if isinstance(i, EvalItem)]
-        shards = shard_of_items([i.nodeid for i in items], self.worker_count)
-        mine = (items[i] for i in shards[worker_index(self.worker_id or "gw0")])
+        mine = (items[i] for i in self._my_shard([i.nodeid for i in items]))
         return [item for item in mine if isinstance(item, EvalItem)]
 
     # ------------------------------------------------------------------ finish

@@ -65,3 +65,38 @@ def test_two_workers_match_one_process(
     assert not list((pytester.path / "two" / "toy").glob("results.part-*"))
     lines = (pytester.path / "two" / "toy" / "results.jsonl").read_text().splitlines()
     assert len(lines) == 60
+
+
+CRASHING_BENCH = '''
+import os
+from pathlib import Path
+from pytest_nel import benchmark, scorer, exact_match
+
+@benchmark(name="toy", dataset="data.jsonl", prompt="Q: {question}\\n{say}",
+           target_field="answer")
+@scorer
+def toy(sample):
+    flag = Path(__file__).with_name("crashed")
+    if sample.problem_idx == 3 and not flag.exists():
+        flag.write_text("once")
+        os._exit(1)  # the worker dies in the middle of its shard
+    return exact_match(sample)
+'''
+
+
+def test_a_crashed_worker_does_not_lose_samples(
+    pytester: pytest.Pytester, fake: FakeModel, toy_bench: Any
+) -> None:
+    toy_bench(toy_rows(12))
+    (pytester.path / "toy_bench.py").write_text(CRASHING_BENCH)
+    result = pytester.runpytest_subprocess(
+        "--nel-bench", "./toy_bench.py", "--nel-model-url", fake.base_url,
+        "--nel-model-id", "fake", "--nel-output", "out", "-n", "2",
+        "--nel-override", "benchmarks.0.shuffle_seed=null", "-p", "no:cacheprovider",
+        timeout=120,
+    )
+    # The crashed item is reported as failed by xdist; every other sample still runs,
+    # including the rest of the dead worker's shard (on its replacement, on demand).
+    result.assert_outcomes(passed=11, failed=1)
+    s = json.loads((pytester.path / "out" / "toy" / "summary.json").read_text())
+    assert s["counts"]["samples"] == 11
