@@ -169,6 +169,10 @@ class Engine:
                 self._log.close()
 
     # ------------------------------------------------------------------ consumer side
+    def knows(self, key: str) -> bool:
+        """True when sample ``key`` is in the plan or was already sent."""
+        return key in self._positions or key in self._keys
+
     def wait(self, key: str, request: Request | None = None) -> Any:
         """Block until sample ``key`` is done and return its result.
 

@@ -94,7 +94,10 @@ class Sampler:
         """The model's generation, or the reference answer for an oracle solver."""
         if item.bench.is_oracle:
             return _oracle_generation(item)
-        request = self.request(item.bench, item.problem, item.repeat)
+        # The plan holds the rendered prompt; render it only for an unplanned item.
+        request = None
+        if not self.engine.knows(item.nodeid):
+            request = self.request(item.bench, item.problem, item.repeat)
         generation: Generation = self.engine.wait(item.nodeid, request)
         return generation
 
