@@ -55,6 +55,25 @@ def fake(fake_model: FakeModel) -> FakeModel:
     return fake_model
 
 
+@pytest.fixture(scope="session")
+def docker_host() -> str:
+    """A Docker engine with the sandbox image, for this session and its inner runs.
+
+    The caller's ``DOCKER_HOST`` when it answers, else a dockerd of our own (started
+    once, shared by xdist workers); the image is built on first use (~40 s).
+    """
+    import shutil
+
+    from pytest_nel.testing.docker_engine import ensure_engine, ensure_image
+
+    if shutil.which("dockerd") is None and not os.environ.get("DOCKER_HOST"):
+        pytest.skip("no Docker engine: apt-get install -y docker.io debootstrap")
+    host = ensure_engine()
+    ensure_image(host)
+    os.environ["DOCKER_HOST"] = host  # inner pytester runs inherit it
+    return host
+
+
 @pytest.fixture
 def datasets_dir() -> Path:
     """The offline mirror of real benchmark data."""

@@ -82,7 +82,7 @@ def humaneval(sample: ScorerInput) -> dict[str, Any]:
     if not code.strip():
         return {"correct": False, "extracted": None, "unparsed": True}
     box.write_file(PROGRAM, build_program(sample.metadata, code))
-    result = box.exec(COMMAND)
+    result = sample.verifier().exec(COMMAND)
     stderr = result.stderr.strip()
     return {
         "correct": result.ok,

@@ -18,6 +18,7 @@ from pytest_nel.cli_decisions import (
     run_gate,
 )
 from pytest_nel.cli_validate import add_validate_parser, run_validate
+from pytest_nel.sandbox_image import add_sandbox_parser, run_sandbox
 
 USAGE_ERROR = 4
 
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
             "validate", help="check a benchmark's scoring on its reference answers"
         )
     )
+    add_sandbox_parser(sub.add_parser("sandbox", help="sandbox images"))
     return parser
 
 
@@ -238,6 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_gate(ns)
     if ns.command == "validate":
         return run_validate(ns, extra)
+    if ns.command == "sandbox":
+        return run_sandbox(ns)
     if ns.command == "report":
         return _multi_report(ns)
     if ns.eval_command == "report":

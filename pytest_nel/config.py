@@ -227,6 +227,36 @@ class NelConfig(BaseModel):
             )
         return ref, self.sandboxes[ref]
 
+    def verifier_for(
+        self, named: tuple[str, SandboxConfig] | None
+    ) -> tuple[str, SandboxConfig] | None:
+        """The (name, block) of a stateless sandbox's verifier; None when stateful.
+
+        A stateless sandbox without ``verifier:`` is verified in a fresh sandbox of
+        its own settings.
+        """
+        if named is None or named[1].mode != "stateless":
+            return None
+        name, block = named
+        ref = block.verifier
+        if ref is None:
+            return f"{name}.verifier", block.model_copy(update={"mode": "stateful"})
+        if isinstance(ref, SandboxConfig):
+            verifier: tuple[str, SandboxConfig] = (f"{name}.verifier", ref)
+        elif ref in self.sandboxes:
+            verifier = (ref, self.sandboxes[ref])
+        else:
+            raise ConfigError(
+                f"{name}.verifier: unknown sandbox {ref!r}; "
+                f"defined in sandboxes: {sorted(self.sandboxes) or 'none'}"
+            )
+        if verifier[1].type != block.type:
+            raise ConfigError(
+                f"{name}.verifier: type {verifier[1].type!r} cannot share the workdir "
+                f"of a {block.type!r} sandbox; use type {block.type!r}"
+            )
+        return verifier
+
     def service_for(
         self, bench: BenchmarkConfig
     ) -> tuple[str, ApiService | LlamaCppService]:

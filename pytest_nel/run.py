@@ -85,6 +85,9 @@ class BenchmarkRun:
     done: set[tuple[int, int]] = field(default_factory=set)
     dataset_fingerprint: str | None = None
     sandbox: SandboxSettings | None = None  # each item gets a fresh one when set
+    # Stateless mode: verification runs in a fresh sandbox of these settings that
+    # shares the item's sandbox's workdir; None: in the item's sandbox (stateful).
+    verifier_sandbox: SandboxSettings | None = None
 
     @property
     def is_oracle(self) -> bool:
@@ -158,8 +161,12 @@ def build_run(
         else:
             service_name, service = config.service_for(bench_cfg)
         benches.append(_bench_run(spec, bench_cfg, service_name, service, output))
+        named = config.sandbox_for(bench_cfg)
         benches[-1].sandbox = sandbox_settings(
-            config.sandbox_for(bench_cfg), needed=spec.needs_sandbox, bench=spec.name
+            named, needed=spec.needs_sandbox, bench=spec.name
+        )
+        benches[-1].verifier_sandbox = sandbox_settings(
+            config.verifier_for(named), needed=False, bench=spec.name
         )
     return NelRun(config, output, benches, resume, mirror_dir)
 

@@ -69,10 +69,13 @@ class Sampler:
             self._record(item, None, error=exc)
             self._fail(item, exc)
             return
+        verifier = _Verifier(item)
         try:
-            score = normalize_score(
-                item.bench.spec.scorer(self._scorer_input(item, generation))
-            )
+            with verifier:
+                scored = item.bench.spec.scorer(
+                    self._scorer_input(item, generation, verifier)
+                )
+            score = normalize_score(scored)
         except SampleError as exc:  # the sandbox failed: not the scorer's bug
             self._record(item, generation, error=exc)
             self._fail(item, exc)
@@ -101,7 +104,9 @@ class Sampler:
         generation: Generation = self.engine.wait(item.nodeid, request)
         return generation
 
-    def _scorer_input(self, item: EvalItem, generation: Generation) -> ScorerInput:
+    def _scorer_input(
+        self, item: EvalItem, generation: Generation, verifier: _Verifier
+    ) -> ScorerInput:
         problem = item.problem
         return ScorerInput(
             response=generation.text,
@@ -112,6 +117,7 @@ class Sampler:
             repeat=item.repeat,
             config=item.bench.config.params,
             sandbox=_sandbox(item),
+            verifier_sandbox=verifier if item.bench.verifier_sandbox else None,
         )
 
     def _fail(self, item: EvalItem, exc: SampleError) -> None:
@@ -214,6 +220,34 @@ def _sandbox(item: EvalItem) -> Any:
     if failure is not None:
         raise failure
     return item.funcargs.get("nel_sandbox")
+
+
+class _Verifier:
+    """Stateless mode: the item's verifier sandbox, started when the scorer asks.
+
+    It shares the item's sandbox's workdir (``Sandbox.verifier``) and is stopped when
+    scoring ends, before the item's own sandbox.
+    """
+
+    def __init__(self, item: EvalItem) -> None:
+        self.item = item
+        self.box: Any = None
+
+    def __call__(self) -> Any:
+        if self.box is None:
+            owner = _sandbox(self.item)
+            box = owner.verifier(self.item.bench.verifier_sandbox)
+            box.start()
+            self.box = box
+        return self.box
+
+    def __enter__(self) -> _Verifier:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        box, self.box = self.box, None
+        if box is not None:
+            box.stop()
 
 
 def _tokens(generation: Generation | None) -> dict[str, int]:

@@ -35,6 +35,7 @@ __all__ = ["SandboxConfig", "SandboxRef", "sandbox_settings"]
 
 _DEFAULTS = SandboxSettings()
 _SIZES = ("memory", "workdir_size", "file_size", "max_output")
+_NOT_BACKEND = frozenset({"type", "mode", "verifier"})  # not settings of a backend
 
 
 class SandboxConfig(BaseModel):
@@ -51,6 +52,10 @@ class SandboxConfig(BaseModel):
     file_size: int = _DEFAULTS.file_size
     pids: int = Field(_DEFAULTS.pids, ge=1, le=100_000)
     max_output: int = _DEFAULTS.max_output
+    partition: str | None = Field(None, min_length=1)
+    shared_dir: str | None = Field(None, min_length=1)
+    mode: Literal["stateful", "stateless"] = "stateful"
+    verifier: SandboxRef | None = None
 
     @field_validator(*_SIZES, mode="before")
     @classmethod
@@ -65,7 +70,9 @@ class SandboxConfig(BaseModel):
             backend = get_backend(self.type)
         except KeyError as exc:
             raise ValueError(str(exc.args[0])) from None
-        unused = sorted(self.model_fields_set - backend.setting_names - {"type"})
+        if self.verifier is not None and self.mode != "stateless":
+            raise ValueError("verifier: only with mode: stateless")
+        unused = sorted(self.model_fields_set - backend.setting_names - _NOT_BACKEND)
         if unused:
             raise ValueError(
                 f"{', '.join(unused)}: not a setting of sandbox type {self.type!r} "
@@ -75,7 +82,7 @@ class SandboxConfig(BaseModel):
 
     def settings(self, name: str) -> SandboxSettings:
         """The backend settings of this block; ``name`` is shown in errors."""
-        data = self.model_dump()
+        data = self.model_dump(exclude=_NOT_BACKEND - {"type"})
         return SandboxSettings(name=name, **data)
 
 
@@ -92,6 +99,7 @@ SandboxRef = Annotated[
     | Annotated[SandboxConfig, Tag("sandbox-block")],
     Discriminator(_tag),
 ]
+SandboxConfig.model_rebuild()
 
 
 def sandbox_settings(

@@ -21,7 +21,7 @@ from string import ascii_uppercase
 from typing import TYPE_CHECKING, Any
 
 from pytest_nel.drop_metric import drop_f1
-from pytest_nel.exceptions import ConfigError
+from pytest_nel.exceptions import ConfigError, SandboxError
 from pytest_nel.extraction import (
     _SCAN_CHARS,
     _answer_text,
@@ -79,6 +79,8 @@ class ScorerInput:
         config: The benchmark's ``params`` from the config.
         sandbox: This item's fresh sandbox, for benchmarks that run model-written
             code (``needs_sandbox``); None otherwise.
+        verifier_sandbox: Set by the sampler in stateless mode: opens the verifier
+            sandbox (use :meth:`verifier`).
     """
 
     response: str
@@ -89,6 +91,22 @@ class ScorerInput:
     repeat: int = 0
     config: dict[str, Any] = field(default_factory=dict)
     sandbox: Sandbox | None = None
+    verifier_sandbox: Callable[[], Sandbox] | None = field(default=None, repr=False)
+
+    def verifier(self) -> Sandbox:
+        """Where to run the checks: the item's sandbox when the benchmark's sandbox
+        is stateful (the default), or, when it is stateless, a fresh verifier sandbox
+        that sees only the files left in the item's sandbox's workdir (started on the
+        first call, stopped after the scorer returns).
+
+        Raises:
+            SandboxError: The benchmark has no sandbox, or the verifier cannot start.
+        """
+        if self.verifier_sandbox is not None:
+            return self.verifier_sandbox()
+        if self.sandbox is None:
+            raise SandboxError("this benchmark has no sandbox (needs_sandbox=True)")
+        return self.sandbox
 
 
 _GSM8K_GOLD = re.compile(r"####[ \t]*([^\n]+)")

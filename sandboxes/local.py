@@ -151,10 +151,15 @@ class LocalSandbox(BaseSandbox):
         self._cleanup = weakref.finalize(self, _remove_workdir, host, mounted)
 
     def stop(self) -> None:
-        """Unmount and remove the workdir."""
+        """Unmount and remove the workdir (a verifier leaves it to its owner)."""
         self.host_dir = None
         if self._cleanup is not None:
             self._cleanup()
+
+    def _adopt_workdir(self, owner: BaseSandbox) -> None:
+        assert isinstance(owner, LocalSandbox)
+        self.host_dir = owner._started()
+        self.uid = owner.uid  # the workdir and its files belong to the owner's uid
 
     # ------------------------------------------------------------------ commands
     def exec(

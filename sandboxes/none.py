@@ -34,6 +34,7 @@ class NoSandbox(BaseSandbox):
     def __init__(self, settings: SandboxSettings) -> None:
         super().__init__(settings)
         self.workdir: Path | None = None
+        self._owns_workdir = True
 
     def start(self) -> None:
         """Create the temporary workdir."""
@@ -41,10 +42,15 @@ class NoSandbox(BaseSandbox):
             self.workdir = Path(tempfile.mkdtemp(prefix="nel-nobox-"))
 
     def stop(self) -> None:
-        """Remove the workdir."""
+        """Remove the workdir (a verifier leaves it to its owner)."""
         workdir, self.workdir = self.workdir, None
-        if workdir is not None:
+        if workdir is not None and self._owns_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def _adopt_workdir(self, owner: BaseSandbox) -> None:
+        assert isinstance(owner, NoSandbox)
+        self.workdir = owner._started()
+        self._owns_workdir = False
 
     def exec(
         self,

@@ -43,8 +43,10 @@ __all__ = [
 
 #: Built-in backends by name -> module; imported only when used.
 BUILTIN_BACKENDS: dict[str, str] = {
+    "docker": "pytest_nel.sandboxes.docker",
     "local": "pytest_nel.sandboxes.local",
     "none": "pytest_nel.sandboxes.none",
+    "slurm": "pytest_nel.sandboxes.slurm",
 }
 ENTRY_POINT_GROUP = "pytest_nel.sandboxes"
 
@@ -68,6 +70,10 @@ class SandboxSettings:
         pids: Most processes a command may run at once.
         max_output: Most bytes of stdout and stderr kept; a command that writes more
             is killed and its result marked ``truncated``.
+        partition: The SLURM partition (``slurm`` only; None: the default one).
+        shared_dir: A folder this machine and the compute nodes both see, where
+            workdirs are made (``slurm`` only; None: the system's temporary folder,
+            right for a single-node cluster).
     """
 
     type: str = "local"
@@ -81,6 +87,8 @@ class SandboxSettings:
     file_size: int = 16 * MIB
     pids: int = 64
     max_output: int = 1 * MIB
+    partition: str | None = None
+    shared_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,15 @@ class Sandbox(Protocol):
     def stop(self) -> None:
         """Remove the sandbox and everything in it (safe to call twice)."""
 
+    def verifier(self, settings: SandboxSettings | None = None) -> Sandbox:
+        """A new, unstarted sandbox that shares this one's workdir (stateless mode).
+
+        The verifier sees the files this sandbox left in its workdir and nothing
+        else: not its processes (they are ended first), its ``/tmp`` or its
+        environment. ``settings`` (default: this sandbox's) must name the same
+        backend. Stopping the verifier leaves the workdir to this sandbox's ``stop``.
+        """
+
     def __enter__(self) -> Sandbox: ...
 
     def __exit__(
@@ -173,6 +190,27 @@ class BaseSandbox:
         raise NotImplementedError
 
     def stop(self) -> None:  # pragma: no cover - every backend overrides
+        raise NotImplementedError
+
+    def verifier(self, settings: SandboxSettings | None = None) -> BaseSandbox:
+        """A new sandbox on this one's workdir (see :meth:`Sandbox.verifier`)."""
+        settings = settings or self.settings
+        if settings.type != self.settings.type:
+            raise SandboxError(
+                f"sandbox {settings.name!r} (type {settings.type}) cannot verify in "
+                f"the workdir of sandbox {self.settings.name!r} "
+                f"(type {self.settings.type}): use the same type"
+            )
+        self._end_processes()
+        box = type(self)(settings)
+        box._adopt_workdir(self)
+        return box
+
+    def _end_processes(self) -> None:
+        """End whatever this sandbox still runs (backends with long-lived processes)."""
+
+    def _adopt_workdir(self, owner: BaseSandbox) -> None:  # pragma: no cover
+        """Use ``owner``'s workdir instead of making one (every backend overrides)."""
         raise NotImplementedError
 
     def timeout_of(self, timeout: float | None) -> float:

@@ -123,16 +123,24 @@ WRONG = {
 }
 
 
+@pytest.mark.parametrize("backend", ["local", "docker"])
 def test_wrong_solutions_score_zero_and_right_ones_one(
-    pytester: pytest.Pytester, fake: FakeModel, datasets_dir: Path
+    pytester: pytest.Pytester,
+    fake: FakeModel,
+    datasets_dir: Path,
+    request: pytest.FixtureRequest,
+    backend: str,
 ) -> None:
+    if backend == "docker":
+        request.getfixturevalue("docker_host")
     rows = humaneval_rows(datasets_dir)[:8]
     for row in rows:
         row["say"] = WRONG.get(row["task_id"], row["canonical_solution"]).replace(
             "%%", "%"
         )
     write_say_bench(pytester, rows)
-    result = run_say_bench(pytester, fake)
+    override = f"__all_benchmarks__.sandbox.type={backend}"
+    result = run_say_bench(pytester, fake, "--nel-override", override)
     result.assert_outcomes(passed=8)
     recs = records(pytester, "he")
     rewards = {k: r["reward"] for k, r in recs.items()}

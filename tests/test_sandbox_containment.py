@@ -1,4 +1,4 @@
-"""Hostile completions run through the plugin in the real local (bubblewrap) sandbox.
+"""Hostile completions run through the plugin in the real local and docker sandboxes.
 
 Each hostile body runs before HumanEval/0's canonical solution, so the sample scores 1
 only if the attack worked; 0 (with the reason in scoring_details) means it was
@@ -71,12 +71,17 @@ ATTACKS = {
 }
 
 
+@pytest.mark.parametrize("backend", ["local", "docker"])
 def test_attacks_are_contained_scored_zero_and_the_run_goes_on(
     pytester: pytest.Pytester,
     fake: FakeModel,
     datasets_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    backend: str,
 ) -> None:
+    if backend == "docker":
+        request.getfixturevalue("docker_host")
     monkeypatch.setenv("NEL_TEST_API_KEY", SECRET)
     host_file = pytester.path / "escaped.txt"
     port = fake.base_url.rsplit(":", 1)[1].split("/")[0]
@@ -95,6 +100,8 @@ def test_attacks_are_contained_scored_zero_and_the_run_goes_on(
         "--nel-override",
         "__all_benchmarks__.sandbox.verify_timeout=3",
         "--nel-override",
+        f"__all_benchmarks__.sandbox.type={backend}",
+        "--nel-override",
         "__all_benchmarks__.max_concurrent=1",
     )
     result.assert_outcomes(passed=len(rows))
@@ -109,7 +116,10 @@ def test_attacks_are_contained_scored_zero_and_the_run_goes_on(
     assert "no secret visible" in details["secrets"]["error"]
     assert SECRET not in json.dumps(recs)
     assert details["fork_bomb"]["reason"] in ("failed", "timeout")
-    assert details["memory_bomb"]["error"] == "MemoryError"
+    if backend == "local":  # an address-space rlimit: Python's own MemoryError
+        assert details["memory_bomb"]["error"] == "MemoryError"
+    else:  # a cgroup limit: the kernel's OOM killer
+        assert details["memory_bomb"]["reason"] == "signal 9"
     assert details["infinite_loop"]["reason"] == "timeout"
     assert details["output_flood"]["reason"] == "output_limit"
     assert details["output_flood"]["stdout_bytes"] <= 1024 * 1024

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -24,8 +25,10 @@ needs_bwrap = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(params=[pytest.param("local", marks=needs_bwrap), "none"])
+@pytest.fixture(params=[pytest.param("local", marks=needs_bwrap), "none", "docker"])
 def box(request: pytest.FixtureRequest) -> Iterator[BaseSandbox]:
+    if request.param == "docker":
+        request.getfixturevalue("docker_host")
     with make_sandbox(SandboxSettings(type=request.param, verify_timeout=5)) as sb:
         yield sb
 
@@ -110,3 +113,31 @@ def test_local_workdir_is_removed_on_stop() -> None:
     sandbox.write_file("a.txt", "a")
     sandbox.stop()
     assert host is not None and not host.exists()
+
+
+def test_a_verifier_sees_the_files_and_nothing_else(box: BaseSandbox) -> None:
+    box.write_file("answer.txt", "42")
+    isolated = box.settings.type != "none"  # none shares the host's /tmp
+    box.exec("echo made > made.txt" + ("; echo x > /tmp/scratch" if isolated else ""))
+    verifier = box.verifier()
+    with verifier:
+        result = verifier.exec("cat answer.txt made.txt; ls /tmp; echo ok > verdict")
+        assert result.stdout.startswith("42made\n")
+        assert "scratch" not in result.stdout or not isolated
+        assert verifier.read_file("verdict") == b"ok\n"
+    assert box.read_file("verdict") == b"ok\n"  # the workdir outlives the verifier
+
+
+def test_the_agents_processes_end_before_verification(box: BaseSandbox) -> None:
+    if box.settings.type == "none":
+        pytest.skip("the none backend does not contain processes")
+    box.exec("(sleep 0.5; echo late > late.txt) >/dev/null 2>&1 &")
+    with box.verifier() as verifier:
+        time.sleep(1.0)
+        assert verifier.exec("ls").stdout == ""
+
+
+def test_a_verifier_must_be_of_the_same_backend(box: BaseSandbox) -> None:
+    other = "none" if box.settings.type != "none" else "local"
+    with pytest.raises(SandboxError, match="cannot verify in the workdir"):
+        box.verifier(SandboxSettings(type=other))

@@ -1,0 +1,579 @@
+"""The ``docker`` sandbox: a container per sandbox, on a real Docker engine.
+
+``start`` creates two things, both labelled ``org.pytest-nel.sandbox`` with the owning
+host and process:
+
+- a volume for the workdir ``/box``: a size-capped tmpfs (``workdir_size``) owned by
+  the sandbox user, so a verifier container can mount it too (stateless mode);
+- a container of ``image`` (default ``nel/python:3.11``, built by
+  ``nel sandbox build-image``) that only keeps the sandbox alive (``sleep infinity``
+  under docker's init, which reaps orphans), with no network (``network_mode: none``),
+  a read-only root, a size-capped ``/tmp``, memory (swap included), CPU and process
+  limits, file-size and open-file rlimits, no capabilities and ``no-new-privileges``.
+
+Every ``exec`` runs as the unprivileged user 65534 in ``/box`` with a minimal
+environment (PATH, HOME, LANG only: nothing of the caller's, so no API key). Its output
+is read from the exec's stream as it comes, with a wall-clock deadline and a cap on
+what is kept; past either, every process of the sandbox user is killed
+(``kill -KILL -1`` as that user: the keeper runs as root and survives) and the result
+is marked ``timed_out`` or ``truncated``. Files go in and out with the engine's archive
+API.
+
+``stop`` removes the container and the volume. A process that exits without calling
+it (an exception, Ctrl-C) removes them at interpreter exit; one that is killed leaves
+them behind, and the next ``check`` in a process of the same host removes those whose
+owner is gone.
+
+The engine is found as the docker SDK finds it (``DOCKER_HOST``, else
+``/var/run/docker.sock``). Nothing is pulled: the image must be in the engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import os
+import secrets
+import selectors
+import socket
+import struct
+import tarfile
+import time
+import weakref
+from collections.abc import Sequence
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from pytest_nel.sandboxes.protocol import (
+    BaseSandbox,
+    ExecResult,
+    SandboxError,
+    SandboxSettings,
+    SandboxUnavailable,
+    sandbox_backend,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import docker
+
+DEFAULT_IMAGE = "nel/python:3.11"
+LABEL = "org.pytest-nel.sandbox"
+OWNER = f"{LABEL}.owner"
+WORKDIR = "/box"
+USER = "65534:65534"
+ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "HOME": WORKDIR,
+    "TMPDIR": "/tmp",
+    "LANG": "C.UTF-8",
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
+API_TIMEOUT = 60  # seconds per engine call
+API_VERSION = "1.41"
+_HEADER = struct.Struct(">BxxxL")  # the exec stream's frame: stream id, size
+_checked: set[tuple[str, str]] = set()
+_serial = itertools.count()
+
+
+def engine_address() -> str:
+    """Where the docker SDK looks for the engine (for messages)."""
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+_client_cache: dict[str, docker.DockerClient] = {}
+
+
+def client() -> docker.DockerClient:
+    """The process's docker client for the current ``DOCKER_HOST``.
+
+    Raises:
+        SandboxUnavailable: The docker SDK is not installed.
+    """
+    address = engine_address()
+    cached = _client_cache.get(address)
+    if cached is not None:
+        return cached
+    try:
+        import docker
+    except ImportError:  # pragma: no cover - a core dependency
+        raise SandboxUnavailable(
+            "the docker sandbox needs the docker SDK: pip install docker"
+        ) from None
+    # A fixed API version (that of Docker 20.10, which newer engines serve too):
+    # "auto" would ask the engine at once, and leak a socket when it is down.
+    made = docker.from_env(version=API_VERSION, timeout=API_TIMEOUT)
+    _client_cache[address] = made
+    return made
+
+
+def reachable(address: str | None = None) -> str | None:
+    """None when the engine's unix socket accepts a connection, else why not.
+
+    Checked by hand first: the SDK leaks the socket of a failed unix connection.
+    Other addresses (tcp, ssh) are left to the SDK.
+    """
+    address = address or engine_address()
+    if not address.startswith("unix://"):
+        return None
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(5)
+        probe.connect(address.removeprefix("unix://"))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    finally:
+        probe.close()
+    return None
+
+
+def _engine_errors() -> tuple[type[BaseException], ...]:
+    """What a failed engine call raises (SDK errors, HTTP and socket errors)."""
+    import docker.errors
+    import requests
+
+    return (docker.errors.DockerException, requests.RequestException, OSError)
+
+
+@sandbox_backend("docker")
+class DockerSandbox(BaseSandbox):
+    """A container on a Docker engine (see the module docstring)."""
+
+    setting_names = frozenset(
+        {
+            "image",
+            "memory",
+            "cpus",
+            "network",
+            "verify_timeout",
+            "workdir_size",
+            "file_size",
+            "pids",
+            "max_output",
+        }
+    )
+
+    def __init__(self, settings: SandboxSettings) -> None:
+        super().__init__(settings)
+        self.image = settings.image or DEFAULT_IMAGE
+        self.volume: str | None = None
+        self.container_id: str | None = None
+        self._owns_volume = True
+        self._engine: docker.DockerClient | None = None  # the engine it runs on
+        self._cleanup: weakref.finalize[Any, Any] | None = None
+
+    # ------------------------------------------------------------------ checks
+    @classmethod
+    def check(cls, settings: SandboxSettings) -> None:
+        """The engine answers and has the image; leftovers of dead runs are removed."""
+        image = settings.image or DEFAULT_IMAGE
+        where = f"sandbox {settings.name!r} (type docker)"
+        key = (engine_address(), image)
+        if key in _checked:
+            return
+        try:
+            problem = reachable()
+            if problem is not None:
+                raise OSError(problem)
+            engine = client()
+            engine.ping()
+        except _engine_errors() as exc:
+            raise SandboxUnavailable(
+                f"{where}: no Docker engine answers at {engine_address()} ({exc}); "
+                "install docker.io and start dockerd, or set DOCKER_HOST "
+                "(docs/sandboxes.md shows how)"
+            ) from None
+        import docker.errors
+
+        try:
+            engine.images.get(image)
+        except docker.errors.ImageNotFound:
+            hint = (
+                "build it with `nel sandbox build-image`"
+                if image == DEFAULT_IMAGE
+                else "build or load it into this engine (nothing is pulled)"
+            )
+            raise SandboxUnavailable(
+                f"{where}: image {image!r} is not in the engine at "
+                f"{engine_address()}: {hint}"
+            ) from None
+        except _engine_errors() as exc:
+            raise SandboxUnavailable(
+                f"{where}: cannot inspect {image!r}: {exc}"
+            ) from None
+        remove_orphans()
+        _checked.add(key)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Create the workdir volume (unless adopted) and the container."""
+        if self.container_id is not None:
+            return
+        name = f"nel-sbx-{os.getpid()}-{next(_serial)}-{secrets.token_hex(3)}"
+        labels = {LABEL: "1", OWNER: _owner()}
+        s = self.settings
+        try:
+            engine = self._engine = self._engine or client()
+            if self.volume is None:
+                engine.volumes.create(
+                    name=name,
+                    driver="local",
+                    driver_opts={
+                        "type": "tmpfs",
+                        "device": "tmpfs",
+                        "o": f"size={s.workdir_size},uid=65534,gid=65534,mode=0700",
+                    },
+                    labels=labels,
+                )
+                self.volume = name
+                self._cleanup = weakref.finalize(self, _remove, engine, None, name)
+            container = engine.containers.run(
+                self.image,
+                ["sleep", "infinity"],
+                name=name,
+                detach=True,
+                init=True,
+                hostname="sandbox",
+                labels=labels,
+                network_mode="none",
+                read_only=True,
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+                tmpfs={"/tmp": f"rw,nosuid,nodev,size={s.workdir_size},mode=1777"},
+                volumes={self.volume: {"bind": WORKDIR, "mode": "rw"}},
+                working_dir=WORKDIR,
+                mem_limit=s.memory,
+                memswap_limit=s.memory,
+                nano_cpus=int(s.cpus * 1e9),
+                pids_limit=s.pids,
+                ulimits=_ulimits(s),
+                environment=ENV,
+            )
+        except _engine_errors() as exc:
+            self.stop()
+            raise SandboxError(
+                f"sandbox {s.name!r} (type docker) cannot start a container of "
+                f"{self.image!r} at {engine_address()}: {exc}"
+            ) from exc
+        self.container_id = container.id
+        if self._cleanup is not None:
+            self._cleanup.detach()
+        volume = self.volume if self._owns_volume else None
+        self._cleanup = weakref.finalize(self, _remove, engine, container.id, volume)
+
+    def stop(self) -> None:
+        """Remove the container and (unless a verifier's) the volume."""
+        self.container_id = None
+        self.volume = None
+        if self._cleanup is not None:
+            self._cleanup()
+
+    def _end_processes(self) -> None:
+        """Kill the sandbox user's processes; the container stays until ``stop``.
+
+        It must: the workdir volume is a tmpfs that lives while a container mounts it.
+        """
+        if self.container_id is not None:
+            self._kill_all(self.container_id)
+
+    def _adopt_workdir(self, owner: BaseSandbox) -> None:
+        assert isinstance(owner, DockerSandbox)
+        if owner.volume is None:
+            raise SandboxError(
+                f"sandbox {owner.settings.name!r} is not started (call start())"
+            )
+        self.volume = owner.volume
+        self._engine = owner._engine
+        self._owns_volume = False
+
+    # ------------------------------------------------------------------ commands
+    def exec(
+        self,
+        command: str | Sequence[str],
+        *,
+        timeout: float | None = None,
+        stdin: str | bytes | None = None,
+    ) -> ExecResult:
+        """Run ``command`` in ``/box`` as the sandbox user (module docstring)."""
+        container = self._started()
+        argv = ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
+        data = stdin.encode() if isinstance(stdin, str) else stdin
+        limit = self.timeout_of(timeout)
+        started = time.monotonic()
+        try:
+            api = self._api()
+            exec_id = api.exec_create(
+                container,
+                argv,
+                stdin=data is not None,
+                user=USER,
+                workdir=WORKDIR,
+                environment=ENV,
+            )["Id"]
+            stream = api.exec_start(exec_id, socket=True)
+        except _engine_errors() as exc:
+            raise SandboxError(
+                f"sandbox {self.settings.name!r} (type docker): cannot run "
+                f"{argv[0]!r}: {exc}"
+            ) from exc
+        raw = getattr(stream, "_sock", stream)
+        try:
+            pump = _ExecStream(raw, data, self.settings.max_output)
+            finished = pump.run(started + limit)
+        finally:
+            with contextlib.suppress(OSError):
+                stream.close()  # the SDK's file object over the socket...
+                raw.close()  # ...which it leaves open
+        timed_out = not finished and not pump.truncated
+        if not finished:
+            self._kill_all(container)
+        exit_code = 137 if not finished else self._exit_code(exec_id, started + limit)
+        return ExecResult(
+            exit_code=exit_code,
+            stdout=bytes(pump.out[1]).decode(errors="replace"),
+            stderr=bytes(pump.out[2]).decode(errors="replace"),
+            timed_out=timed_out,
+            truncated=pump.truncated,
+            duration=time.monotonic() - started,
+        )
+
+    def _exit_code(self, exec_id: str, deadline: float) -> int:
+        """The exec's exit code (the engine may take a moment to record it)."""
+        while True:
+            try:
+                state = self._api().exec_inspect(exec_id)
+            except _engine_errors() as exc:
+                raise SandboxError(
+                    f"sandbox {self.settings.name!r} (type docker): {exc}"
+                ) from exc
+            if not state.get("Running") and state.get("ExitCode") is not None:
+                return int(state["ExitCode"])
+            if time.monotonic() > deadline + 5:
+                raise SandboxError(
+                    f"sandbox {self.settings.name!r} (type docker): the engine "
+                    "reports no exit code for a finished command"
+                )
+            time.sleep(0.005)
+
+    def _kill_all(self, container: str) -> None:
+        """SIGKILL every process of the sandbox user in the container."""
+        with contextlib.suppress(*_engine_errors()):
+            api = self._api()
+            kill = api.exec_create(
+                container, ["/bin/sh", "-c", "kill -KILL -1"], user=USER
+            )
+            api.exec_start(kill["Id"])
+
+    # ------------------------------------------------------------------ files
+    def write_file(self, path: str, data: str | bytes) -> None:
+        """Write a file (and its folders) in the workdir, owned by the sandbox user."""
+        container = self._started()
+        relative = self._relative(path)
+        payload = data.encode() if isinstance(data, str) else data
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            for parent in reversed(relative.parents[:-1]):
+                folder = _member(str(parent), tarfile.DIRTYPE, 0o755)
+                tar.addfile(folder)
+            member = _member(str(relative), tarfile.REGTYPE, 0o644)
+            member.size = len(payload)
+            tar.addfile(member, io.BytesIO(payload))
+        try:
+            self._api().put_archive(container, WORKDIR, archive.getvalue())
+        except _engine_errors() as exc:
+            raise SandboxError(
+                f"sandbox {self.settings.name!r}: cannot write {path!r}: {exc}"
+            ) from exc
+
+    def read_file(self, path: str) -> bytes:
+        """Read a regular file from the workdir."""
+        container = self._started()
+        relative = self._relative(path)
+        try:
+            chunks, _ = self._api().get_archive(container, f"{WORKDIR}/{relative}")
+            archive = io.BytesIO(b"".join(chunks))
+            with tarfile.open(fileobj=archive) as tar:
+                member = tar.next()
+                handle = tar.extractfile(member) if member is not None else None
+                if member is None or handle is None or not member.isreg():
+                    raise SandboxError(
+                        f"sandbox {self.settings.name!r}: cannot read {path!r}: "
+                        "not a regular file"
+                    )
+                return handle.read()
+        except _engine_errors() as exc:
+            raise SandboxError(
+                f"sandbox {self.settings.name!r}: cannot read {path!r}: {exc}"
+            ) from exc
+
+    def _relative(self, path: str) -> PurePosixPath:
+        """A path relative to the workdir; it must not leave it."""
+        pure = PurePosixPath(path)
+        if pure.is_absolute():
+            try:
+                pure = pure.relative_to(WORKDIR)
+            except ValueError:
+                raise SandboxError(
+                    f"sandbox {self.settings.name!r}: {path!r} is outside {WORKDIR}"
+                ) from None
+        if ".." in pure.parts or not pure.parts:
+            raise SandboxError(
+                f"sandbox {self.settings.name!r}: {path!r} leaves the workdir"
+            )
+        return pure
+
+    def _api(self) -> docker.APIClient:
+        assert self._engine is not None
+        return self._engine.api
+
+    def _started(self) -> str:
+        if self.container_id is None:
+            raise SandboxError(
+                f"sandbox {self.settings.name!r} is not started (call start())"
+            )
+        return self.container_id
+
+
+class _ExecStream:
+    """Feeds an exec's stdin and splits its multiplexed output, with limits."""
+
+    def __init__(self, sock: socket.socket, stdin: bytes | None, max_output: int):
+        self.sock = sock
+        self.stdin = stdin or b""
+        self.want_write = stdin is not None
+        self.max_output = max_output
+        self.kept = 0
+        self.truncated = False
+        self.out = {1: bytearray(), 2: bytearray()}
+        self._buffer = bytearray()
+
+    def run(self, deadline: float) -> bool:
+        """Pump until the stream ends (True), or the deadline or the cap (False)."""
+        self.sock.setblocking(False)
+        if not self.want_write:
+            self._close_stdin()
+        with selectors.DefaultSelector() as selector:
+            events = selectors.EVENT_READ
+            if self.want_write:
+                events |= selectors.EVENT_WRITE
+            selector.register(self.sock, events)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                for _, mask in selector.select(left):
+                    if mask & selectors.EVENT_WRITE and self._write_some():
+                        selector.modify(self.sock, selectors.EVENT_READ)
+                    if mask & selectors.EVENT_READ:
+                        try:
+                            chunk = self.sock.recv(65536)
+                        except BlockingIOError:
+                            continue
+                        if not chunk:
+                            return True
+                        if not self._take(chunk):
+                            return False
+
+    def _write_some(self) -> bool:
+        """Write stdin; True once all of it is written (and the side closed)."""
+        try:
+            sent = self.sock.send(self.stdin[:65536])
+        except BlockingIOError:
+            return False
+        except OSError:  # the command does not read its stdin
+            sent = len(self.stdin)
+        self.stdin = self.stdin[sent:]
+        if self.stdin:
+            return False
+        self._close_stdin()
+        return True
+
+    def _close_stdin(self) -> None:
+        self.want_write = False
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_WR)
+
+    def _take(self, chunk: bytes) -> bool:
+        """Split frames into stdout/stderr; False once past the output cap."""
+        self._buffer += chunk
+        while len(self._buffer) >= _HEADER.size:
+            stream, size = _HEADER.unpack_from(self._buffer)
+            end = _HEADER.size + size
+            if len(self._buffer) < end:
+                break
+            payload = self._buffer[_HEADER.size : end]
+            del self._buffer[:end]
+            room = self.max_output - self.kept
+            self.out[2 if stream == 2 else 1] += payload[:room]
+            self.kept += min(len(payload), room)
+            if len(payload) > room:
+                self.truncated = True
+                return False
+        return True
+
+
+def _member(name: str, kind: bytes, mode: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.mode = mode
+    info.uid = info.gid = 65534
+    info.mtime = int(time.time())
+    return info
+
+
+def _ulimits(settings: SandboxSettings) -> list[Any]:
+    from docker.types import Ulimit
+
+    return [
+        Ulimit(name="fsize", soft=settings.file_size, hard=settings.file_size),
+        Ulimit(name="nofile", soft=256, hard=256),
+        Ulimit(name="core", soft=0, hard=0),
+    ]
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _remove(
+    engine: docker.DockerClient, container: str | None, volume: str | None
+) -> None:
+    """Remove a container and a volume, whichever exist (errors ignored)."""
+    errors = _engine_errors()
+    if container is not None:
+        with contextlib.suppress(*errors):
+            engine.api.remove_container(container, force=True, v=False)
+    if volume is not None:
+        with contextlib.suppress(*errors):
+            engine.api.remove_volume(volume, force=True)
+
+
+def remove_orphans() -> int:
+    """Remove sandboxes of this host whose owning process is gone; how many."""
+    host = socket.gethostname()
+    removed = 0
+    with contextlib.suppress(*_engine_errors()):
+        engine = client()
+        listed = engine.api.containers(all=True, filters={"label": LABEL})
+        volumes = engine.api.volumes(filters={"label": LABEL}).get("Volumes") or []
+        for item in [*listed, *volumes]:
+            labels = item.get("Labels") or {}
+            owner_host, _, pid = labels.get(OWNER, "").rpartition(":")
+            if owner_host != host or not pid.isdigit() or _alive(int(pid)):
+                continue
+            if "Id" in item:
+                _remove(engine, item["Id"], None)
+            else:
+                _remove(engine, None, item["Name"])
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
