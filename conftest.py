@@ -16,6 +16,9 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 # pyarrow registers extension types once per process: import datasets only once.
 import datasets  # noqa: E402, F401
 
+# The docker SDK too: its exception classes must stay the same objects across runs.
+import docker  # noqa: E402, F401
+
 # Imported here so that pytester's in-process runs find them already loaded (it removes
 # modules first imported inside a run, and numpy cannot be imported twice per process).
 import pytest_nel.session  # noqa: F401

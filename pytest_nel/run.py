@@ -100,23 +100,49 @@ class BenchmarkRun:
         The task part decides comparability, the model part identity.
         """
         model = self.service.model
+        task: dict[str, Any] = {
+            "benchmark": self.spec.name,
+            "dataset": self.spec.dataset,
+            "dataset_fingerprint": self.dataset_fingerprint,
+            "prompt_template": self.spec.prompt_fingerprint(),
+            "system_prompt": short_hash(self.system_prompt),
+            "scorer_version": self.spec.scorer_version,
+            "protocol": self.protocol,
+            "generation": self.generation.request_params(),
+            "repeats": self.config.repeats,
+            "params": self.config.params,
+        }
+        parts: dict[str, Any] = {"task": task}
+        if self.sandbox is not None:
+            # Limits change scores (a timeout, a memory cap): they decide
+            # comparability; the backend and image are only reported.
+            task["sandbox"] = _sandbox_limits(self.sandbox, self.verifier_sandbox)
+            parts["sandbox_backend"] = {
+                "type": self.sandbox.type,
+                "image": self.sandbox.image,
+            }
         return {
-            "task": {
-                "benchmark": self.spec.name,
-                "dataset": self.spec.dataset,
-                "dataset_fingerprint": self.dataset_fingerprint,
-                "prompt_template": self.spec.prompt_fingerprint(),
-                "system_prompt": short_hash(self.system_prompt),
-                "scorer_version": self.spec.scorer_version,
-                "protocol": self.protocol,
-                "generation": self.generation.request_params(),
-                "repeats": self.config.repeats,
-                "params": self.config.params,
-            },
+            **parts,
             "model": {"model": model, "service_type": self.service.type},
             "endpoint": endpoint,
             "package_version": package_version(),
         }
+
+
+def _sandbox_limits(
+    sandbox: SandboxSettings, verifier: SandboxSettings | None
+) -> dict[str, Any]:
+    """The settings of the sandbox that verifies, and the mode."""
+    checks = verifier or sandbox
+    return {
+        "mode": "stateless" if verifier is not None else "stateful",
+        "verify_timeout": checks.verify_timeout,
+        "memory": checks.memory,
+        "cpus": checks.cpus,
+        "pids": checks.pids,
+        "file_size": checks.file_size,
+        "max_output": checks.max_output,
+    }
 
 
 @dataclass

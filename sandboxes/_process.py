@@ -13,7 +13,7 @@ import selectors
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 _CHUNK = 65536
@@ -53,6 +53,7 @@ def run_captured(
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
     pass_fds: Sequence[int] = (),
+    before_kill: Callable[[subprocess.Popen[bytes]], None] | None = None,
 ) -> Captured:
     """Run ``argv`` to its end, its deadline or its output cap, whichever comes first.
 
@@ -64,6 +65,9 @@ def run_captured(
         env: The environment (None inherits ours).
         cwd: The working directory.
         pass_fds: File descriptors the process inherits.
+        before_kill: Called with the process before its group is killed (deadline,
+            output cap, or an exception here), e.g. to end what it started
+            elsewhere while it can still hear of it; the group is killed after.
 
     Raises:
         OSError: The command could not be started.
@@ -92,7 +96,11 @@ def run_captured(
                 timed_out = True
     finally:
         if proc.returncode is None:
-            _kill_group(proc)
+            try:
+                if before_kill is not None:
+                    before_kill(proc)
+            finally:
+                _kill_group(proc)
         for stream in (proc.stdin, proc.stdout, proc.stderr):
             if stream is not None:
                 with contextlib.suppress(OSError):

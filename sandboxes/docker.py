@@ -183,11 +183,13 @@ class DockerSandbox(BaseSandbox):
                 "install docker.io and start dockerd, or set DOCKER_HOST "
                 "(docs/sandboxes.md shows how)"
             ) from None
-        import docker.errors
-
         try:
             engine.images.get(image)
-        except docker.errors.ImageNotFound:
+        except _engine_errors() as exc:
+            if getattr(exc, "status_code", None) != 404:
+                raise SandboxUnavailable(
+                    f"{where}: cannot inspect {image!r}: {exc}"
+                ) from None
             hint = (
                 "build it with `nel sandbox build-image`"
                 if image == DEFAULT_IMAGE
@@ -196,10 +198,6 @@ class DockerSandbox(BaseSandbox):
             raise SandboxUnavailable(
                 f"{where}: image {image!r} is not in the engine at "
                 f"{engine_address()}: {hint}"
-            ) from None
-        except _engine_errors() as exc:
-            raise SandboxUnavailable(
-                f"{where}: cannot inspect {image!r}: {exc}"
             ) from None
         remove_orphans()
         _checked.add(key)

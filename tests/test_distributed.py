@@ -67,7 +67,7 @@ def test_two_workers_match_one_process(
     assert len(lines) == 60
 
 
-CRASHING_BENCH = '''
+CRASHING_BENCH = """
 import os
 from pathlib import Path
 from pytest_nel import benchmark, scorer, exact_match
@@ -81,7 +81,7 @@ def toy(sample):
         flag.write_text("once")
         os._exit(1)  # the worker dies in the middle of its shard
     return exact_match(sample)
-'''
+"""
 
 
 def test_a_crashed_worker_does_not_lose_samples(
@@ -90,9 +90,20 @@ def test_a_crashed_worker_does_not_lose_samples(
     toy_bench(toy_rows(12))
     (pytester.path / "toy_bench.py").write_text(CRASHING_BENCH)
     result = pytester.runpytest_subprocess(
-        "--nel-bench", "./toy_bench.py", "--nel-model-url", fake.base_url,
-        "--nel-model-id", "fake", "--nel-output", "out", "-n", "2",
-        "--nel-override", "benchmarks.0.shuffle_seed=null", "-p", "no:cacheprovider",
+        "--nel-bench",
+        "./toy_bench.py",
+        "--nel-model-url",
+        fake.base_url,
+        "--nel-model-id",
+        "fake",
+        "--nel-output",
+        "out",
+        "-n",
+        "2",
+        "--nel-override",
+        "benchmarks.0.shuffle_seed=null",
+        "-p",
+        "no:cacheprovider",
         timeout=120,
     )
     # The crashed item is reported as failed by xdist; every other sample still runs,

@@ -95,7 +95,7 @@ import os, signal, sys, time
 from pytest_nel.sandboxes import SandboxSettings, make_sandbox
 box = make_sandbox(SandboxSettings(type="docker"))
 box.start()
-print(box.container_id, flush=True)
+print(box.container_id, os.getpid(), flush=True)
 if sys.argv[1] == "kill":
     os.kill(os.getpid(), signal.SIGKILL)
 raise KeyboardInterrupt
@@ -110,7 +110,7 @@ def test_an_interrupted_process_removes_its_sandbox(tmp_path: Path) -> None:
     )
     assert "KeyboardInterrupt" in done.stderr
     containers, _ = labelled()
-    assert done.stdout.strip() not in {c["Id"] for c in containers}
+    assert done.stdout.split()[0] not in {c["Id"] for c in containers}
 
 
 def test_a_killed_process_leaves_orphans_that_the_next_check_removes(
@@ -122,10 +122,12 @@ def test_a_killed_process_leaves_orphans_that_the_next_check_removes(
         [sys.executable, str(script), "kill"], capture_output=True, text=True
     )
     assert proc.returncode == -signal.SIGKILL
-    container = proc.stdout.strip()
+    container = proc.stdout.split()[0]
     assert container in {c["Id"] for c in labelled()[0]}
-    assert docker_backend.remove_orphans() >= 2  # its container and its volume
+    docker_backend.remove_orphans()  # (another xdist worker's check may be first)
+    containers, volumes = labelled(int(proc.stdout.split()[1]))
     assert container not in {c["Id"] for c in labelled()[0]}
+    assert (containers, volumes) == ([], [])
 
 
 def test_a_pytest_run_stopped_by_ctrl_c_leaves_no_container(tmp_path: Path) -> None:
@@ -248,3 +250,45 @@ def test_stateless_mode_verifies_in_a_second_container(
     result = pytester.runpytest_subprocess("--nel-config", str(config))
     result.assert_outcomes(passed=4)
     assert set(_rewards(pytester).values()) == {1.0}
+
+
+def test_build_image_keeps_an_existing_image(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pytest_nel.cli import main
+
+    assert main(["sandbox", "build-image"]) == 0
+    assert "nel/python:3.11 is already in the engine" in capsys.readouterr().out
+
+
+def test_build_image_names_what_is_missing(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from pytest_nel.cli import main
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no debootstrap on it
+    assert main(["sandbox", "build-image", "--tag", "nel/never:1", "--rebuild"]) == 1
+    assert "debootstrap is not installed: apt-get install" in capsys.readouterr().err
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/docker.sock")
+    assert main(["sandbox", "build-image"]) == 1
+    err = capsys.readouterr().err
+    assert f"no Docker engine answers at unix://{tmp_path}/docker.sock" in err
+
+
+def test_apt_mirror_is_read_from_both_source_formats(tmp_path: Path) -> None:
+    from pytest_nel.sandbox_image import DEFAULT_MIRROR, apt_mirror
+
+    deb822 = tmp_path / "debian.sources"
+    deb822.write_text(
+        "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: x\n\n"
+        "Types: deb\nURIs: http://mirror.example/debian/\nSuites: bookworm\n"
+    )
+    one_line = tmp_path / "sources.list"
+    one_line.write_text(
+        "# comment\ndeb [arch=amd64] http://old.example/debian bookworm main\n"
+    )
+    assert apt_mirror([deb822]) == "http://mirror.example/debian"
+    assert apt_mirror([one_line]) == "http://old.example/debian"
+    assert apt_mirror([tmp_path / "absent"]) == DEFAULT_MIRROR

@@ -83,6 +83,8 @@ def test_a_sandbox_that_cannot_start_is_an_error_not_a_zero(
         ("sandbox.cpus=-1", "*benchmarks[[]0[]].sandbox.cpus: *greater than 0*"),
         ("sandbox.image=x", "*image: not a setting of sandbox type 'local'*"),
         ("sandbox=strict", "*unknown sandbox 'strict'; defined in sandboxes: none*"),
+        ("sandbox.verifier=v", "*sandbox: *verifier: only with mode: stateless*"),
+        ("sandbox.mode=stateful-ish", "*sandbox.mode: *'stateful' or 'stateless'*"),
     ],
 )
 def test_bad_sandbox_config_stops_the_run_before_any_item(
@@ -173,3 +175,75 @@ def test_users_own_test_defaults_to_the_local_sandbox(
         """
     )
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    ("verifier", "message"),
+    [
+        ("verifier: missing", "*verifier: unknown sandbox 'missing'; defined in *"),
+        (
+            "verifier: {type: none}",
+            "*type 'none' cannot share the workdir of a 'local'*",
+        ),
+    ],
+)
+def test_bad_stateless_verifier_stops_the_run_before_any_item(
+    pytester: pytest.Pytester, verifier: str, message: str
+) -> None:
+    config = pytester.path / "eval.yaml"
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            sandboxes:
+              other: {{type: local}}
+            benchmarks:
+              - name: humaneval
+                solver: {{type: oracle}}
+                sandbox: {{type: local, mode: stateless, {verifier}}}
+            output: {{dir: out}}
+            """
+        )
+    )
+    result = pytester.runpytest("--nel-config", str(config))
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([message])
+
+
+@needs_bwrap
+def test_stateless_mode_verifies_in_a_fresh_sandbox(pytester: pytest.Pytester) -> None:
+    config = pytester.path / "eval.yaml"
+    config.write_text(
+        textwrap.dedent(
+            """
+            benchmarks:
+              - name: humaneval
+                solver: {type: oracle}
+                max_problems: 5
+                sandbox:
+                  type: local
+                  mode: stateless
+                  verifier: {type: local, memory: 1g}
+            output: {dir: out}
+            """
+        )
+    )
+    result = pytester.runpytest("--nel-config", str(config))
+    result.assert_outcomes(passed=5)
+    assert [r["reward"] for r in results(pytester)] == [1.0] * 5
+
+
+@needs_bwrap
+def test_sandbox_limits_are_in_the_fingerprint_resume_refuses_a_change(
+    pytester: pytest.Pytester, datasets_dir: Path
+) -> None:
+    limit = "__all_benchmarks__.sandbox.verify_timeout"
+    oracle_run(pytester, datasets_dir, "--nel-override", f"{limit}=10")
+    saved = json.loads((pytester.path / "out/humaneval/fingerprint.json").read_text())
+    assert saved["task"]["sandbox"]["verify_timeout"] == 10
+    assert saved["task"]["sandbox"]["mode"] == "stateful"
+    assert saved["sandbox_backend"] == {"type": "local", "image": None}
+    result = oracle_run(
+        pytester, datasets_dir, "--nel-resume", "--nel-override", f"{limit}=20"
+    )
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*task.sandbox.verify_timeout: 10.0 -> 20.0*"])
