@@ -292,3 +292,41 @@ def test_apt_mirror_is_read_from_both_source_formats(tmp_path: Path) -> None:
     assert apt_mirror([deb822]) == "http://mirror.example/debian"
     assert apt_mirror([one_line]) == "http://old.example/debian"
     assert apt_mirror([tmp_path / "absent"]) == DEFAULT_MIRROR
+
+
+@pytest.mark.parametrize(
+    ("override", "env", "message"),
+    [
+        (
+            "image=nel/absent:1",
+            {},
+            "*image 'nel/absent:1' is not in the engine at *build or load it*",
+        ),
+        (
+            "memory=4g",
+            {"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+            "*(type docker): no Docker engine answers at unix:///nonexistent/*",
+        ),
+    ],
+)
+def test_engine_or_image_problems_stop_the_run_before_any_item(
+    pytester: pytest.Pytester,
+    datasets_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    override: str,
+    env: dict[str, str],
+    message: str,
+) -> None:
+    monkeypatch.setenv("NEL_DATASETS_DIR", str(datasets_dir))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    result = _oracle(
+        pytester,
+        "--nel-override",
+        "__all_benchmarks__.sandbox.type=docker",
+        "--nel-override",
+        f"__all_benchmarks__.sandbox.{override}",
+    )
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([message])
+    assert not (pytester.path / "out" / "humaneval" / "results.jsonl").exists()

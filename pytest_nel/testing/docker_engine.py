@@ -96,14 +96,20 @@ def ensure_engine(root: Path = DEFAULT_ROOT) -> str:
             f"--pidfile={root / 'dockerd.pid'}",
             f"--host={host}",
         ]
-        with open(root / "dockerd.log", "ab") as log:
-            subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        # A short-lived sh starts it in the background: dockerd is not our child
+        # (no Popen left to reap or to warn about) and lives in its own session.
+        subprocess.run(
+            [
+                "/bin/sh",
+                "-c",
+                'exec "$@" </dev/null >>"$NEL_LOG" 2>&1 &',
+                "sh",
+                *command,
+            ],
+            env={**os.environ, "NEL_LOG": str(root / "dockerd.log")},
+            start_new_session=True,
+            check=True,
+        )
         deadline = time.monotonic() + START_TIMEOUT
         while not _answers(host):
             if time.monotonic() > deadline:
