@@ -5,15 +5,18 @@ signature, docstring), then the completion, then the problem's tests and
 ``check(<entry_point>)``. The completion is the first fenced code block of the response
 (a whole function or just its body both work: a repeated ``def`` replaces the stub), or
 the raw response when it has no fence. The reward is 1 only when the program exits 0
-within the sandbox's ``verify_timeout``; it runs in the item's own sandbox (``local``
-bubblewrap by default) as ``python3 -I -S`` (isolated, no ``site``: the standard
-library only, all HumanEval needs, ~4 ms less start-up), and ``scoring_details`` says
-why it failed.
+within the sandbox's ``verify_timeout`` *and* gets past ``check``: its last line echoes
+a random token given on stdin (a completion that calls ``sys.exit(0)`` scores 0, reason
+``exited_early``). It runs in the verifier sandbox (the item's own sandbox when
+stateful; ``local`` bubblewrap by default) as ``python3 -I -S`` (isolated, no
+``site``: the standard library only, all HumanEval needs, ~4 ms less start-up), and
+``scoring_details`` says why it failed.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Any
 
 from pytest_nel.benchmark import benchmark, scorer
@@ -39,10 +42,16 @@ def extract_code(response: str) -> str:
     return match.group(1) if match else text
 
 
+#: Runs only when ``check`` returned: echoes the token given on stdin, so a program
+#: that stops early with status 0 (``sys.exit(0)``, ``os._exit(0)``) does not pass.
+PASS_MARKER = "import sys as _nel_sys\nprint(_nel_sys.stdin.readline().strip())\n"
+
+
 def build_program(row: dict[str, Any], completion: str) -> str:
-    """Prompt + completion + the tests + ``check(entry_point)``."""
+    """Prompt + completion + the tests + ``check(entry_point)`` + the pass marker."""
     return (
-        f"{row['prompt']}{completion}\n\n{row['test']}\n\ncheck({row['entry_point']})\n"
+        f"{row['prompt']}{completion}\n\n{row['test']}\n\n"
+        f"check({row['entry_point']})\n{PASS_MARKER}"
     )
 
 
@@ -51,13 +60,13 @@ def _oracle(row: dict[str, Any]) -> str:
     return f"```python\n{row['prompt']}{row['canonical_solution']}```"
 
 
-def _reason(exit_code: int, timed_out: bool, truncated: bool) -> str:
+def _reason(exit_code: int, timed_out: bool, truncated: bool, marked: bool) -> str:
     if timed_out:
         return "timeout"
     if truncated:
         return "output_limit"
     if exit_code == 0:
-        return "passed"
+        return "passed" if marked else "exited_early"
     return f"signal {exit_code - 128}" if exit_code > 128 else "failed"
 
 
@@ -69,7 +78,7 @@ def _reason(exit_code: int, timed_out: bool, truncated: bool) -> str:
     id_field="task_id",
     oracle=_oracle,
     needs_sandbox=True,
-    scorer_version="1",
+    scorer_version="2",
     description="Python function completion, unit tests run in a sandbox (pass@1).",
 )
 @scorer
@@ -82,12 +91,15 @@ def humaneval(sample: ScorerInput) -> dict[str, Any]:
     if not code.strip():
         return {"correct": False, "extracted": None, "unparsed": True}
     box.write_file(PROGRAM, build_program(sample.metadata, code))
-    result = sample.verifier().exec(COMMAND)
+    token = f"nel-passed-{secrets.token_hex(8)}"
+    result = sample.verifier().exec(COMMAND, stdin=token + "\n")
+    lines = result.stdout.rstrip("\n").rsplit("\n", 1)
+    marked = lines[-1] == token
     stderr = result.stderr.strip()
     return {
-        "correct": result.ok,
+        "correct": result.ok and marked,
         "extracted": code,
-        "reason": _reason(result.exit_code, result.timed_out, result.truncated),
+        "reason": _reason(result.exit_code, result.timed_out, result.truncated, marked),
         "exit_code": result.exit_code,
         "error": stderr.splitlines()[-1][:DETAIL_CHARS] if stderr else None,
         "stderr_tail": stderr[-DETAIL_CHARS:],

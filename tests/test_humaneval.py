@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pytest_nel.benchmarks.humaneval import build_program, extract_code
+from pytest_nel.benchmarks.humaneval import PASS_MARKER, build_program, extract_code
 
 from pytest_nel.testing.fake_model import FakeModel
 
@@ -90,7 +90,9 @@ def test_program_is_prompt_completion_tests_and_check() -> None:
         "entry_point": "f",
     }
     program = build_program(row, "    return 1")
-    assert program == "def f():\n    return 1\n\ndef check(c):\n    pass\n\ncheck(f)\n"
+    assert program == (
+        "def f():\n    return 1\n\ndef check(c):\n    pass\n\ncheck(f)\n" + PASS_MARKER
+    )
 
 
 def test_all_164_canonical_solutions_pass_in_the_sandbox(
@@ -120,6 +122,8 @@ WRONG = {
     "HumanEval/3": "    raise ValueError('no idea')\n",
     "HumanEval/4": "def mean_absolute_deviation(numbers):\n    return 0.0\n",
     "HumanEval/7": "```python\n    return strings\n```",  # fenced, wrong
+    "HumanEval/1": "    import sys\n    sys.exit(0)\n",  # stops before the tests
+    "HumanEval/5": "    import os\n    os._exit(0)\n",
 }
 
 
@@ -145,13 +149,12 @@ def test_wrong_solutions_score_zero_and_right_ones_one(
     recs = records(pytester, "he")
     rewards = {k: r["reward"] for k, r in recs.items()}
     assert {k for k, v in rewards.items() if v == 0.0} == set(WRONG)
-    assert {k for k, v in rewards.items() if v == 1.0} == {
-        "HumanEval/1",
-        "HumanEval/5",
-        "HumanEval/6",
-    }
+    assert {k for k, v in rewards.items() if v == 1.0} == {"HumanEval/6"}
     details = {k: r["scoring_details"] for k, r in recs.items()}
     assert details["HumanEval/0"]["error"] == "AssertionError"
     assert details["HumanEval/2"]["error"].startswith("SyntaxError")
     assert details["HumanEval/3"]["error"] == "ValueError: no idea"
-    assert all(details[k]["reason"] == "failed" for k in WRONG)
+    early = {"HumanEval/1", "HumanEval/5"}
+    assert all(details[k]["reason"] == "failed" for k in set(WRONG) - early)
+    assert all(details[k]["reason"] == "exited_early" for k in early)
+    assert all(details[k]["exit_code"] == 0 for k in early)
