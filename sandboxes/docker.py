@@ -41,7 +41,7 @@ import struct
 import tarfile
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +71,7 @@ ENV = {
 }
 API_TIMEOUT = 60  # seconds per engine call
 API_VERSION = "1.41"
+IDLE_CHECK = 0.25  # seconds without output before asking whether the exec still runs
 _HEADER = struct.Struct(">BxxxL")  # the exec stream's frame: stream id, size
 _checked: set[tuple[str, str]] = set()
 _serial = itertools.count()
@@ -200,6 +201,7 @@ class DockerSandbox(BaseSandbox):
                 f"{engine_address()}: {hint}"
             ) from None
         remove_orphans()
+        cls.probe(settings)
         _checked.add(key)
 
     # ------------------------------------------------------------------ lifecycle
@@ -248,6 +250,8 @@ class DockerSandbox(BaseSandbox):
                 environment=ENV,
             )
         except _engine_errors() as exc:
+            if self._engine is not None:  # created but not started: remove by name
+                _remove(self._engine, name, None)
             self.stop()
             raise SandboxError(
                 f"sandbox {s.name!r} (type docker) cannot start a container of "
@@ -315,42 +319,49 @@ class DockerSandbox(BaseSandbox):
                 f"{argv[0]!r}: {exc}"
             ) from exc
         raw = getattr(stream, "_sock", stream)
+        deadline = started + limit
         try:
             pump = _ExecStream(raw, data, self.settings.max_output)
-            finished = pump.run(started + limit)
+            ended = pump.run(deadline, lambda: self._state(exec_id)[0])
         finally:
             with contextlib.suppress(OSError):
                 stream.close()  # the SDK's file object over the socket...
+            with contextlib.suppress(OSError):
                 raw.close()  # ...which it leaves open
-        timed_out = not finished and not pump.truncated
-        if not finished:
+        exit_code = None if ended is None else self._exit_code(exec_id, deadline)
+        if exit_code is None or ended == "exited":
+            # Past the deadline or the cap, or the command ended while something it
+            # started still holds its output: nothing of it may outlive the exec.
             self._kill_all(container)
-        exit_code = 137 if not finished else self._exit_code(exec_id, started + limit)
         return ExecResult(
-            exit_code=exit_code,
+            exit_code=137 if exit_code is None else exit_code,
             stdout=bytes(pump.out[1]).decode(errors="replace"),
             stderr=bytes(pump.out[2]).decode(errors="replace"),
-            timed_out=timed_out,
+            timed_out=exit_code is None and not pump.truncated,
             truncated=pump.truncated,
             duration=time.monotonic() - started,
         )
 
-    def _exit_code(self, exec_id: str, deadline: float) -> int:
-        """The exec's exit code (the engine may take a moment to record it)."""
+    def _state(self, exec_id: str) -> tuple[bool, int | None]:
+        """(running, exit code) of an exec, as the engine reports it."""
+        try:
+            state = self._api().exec_inspect(exec_id)
+        except _engine_errors() as exc:
+            raise SandboxError(
+                f"sandbox {self.settings.name!r} (type docker): {exc}"
+            ) from exc
+        code = state.get("ExitCode")
+        return bool(state.get("Running")), None if code is None else int(code)
+
+    def _exit_code(self, exec_id: str, deadline: float) -> int | None:
+        """The exec's exit code; None when it still runs at the deadline (a command
+        that closed its output and went on)."""
         while True:
-            try:
-                state = self._api().exec_inspect(exec_id)
-            except _engine_errors() as exc:
-                raise SandboxError(
-                    f"sandbox {self.settings.name!r} (type docker): {exc}"
-                ) from exc
-            if not state.get("Running") and state.get("ExitCode") is not None:
-                return int(state["ExitCode"])
-            if time.monotonic() > deadline + 5:
-                raise SandboxError(
-                    f"sandbox {self.settings.name!r} (type docker): the engine "
-                    "reports no exit code for a finished command"
-                )
+            running, code = self._state(exec_id)
+            if not running and code is not None:
+                return code
+            if time.monotonic() > deadline:
+                return None
             time.sleep(0.005)
 
     def _kill_all(self, container: str) -> None:
@@ -445,8 +456,14 @@ class _ExecStream:
         self.out = {1: bytearray(), 2: bytearray()}
         self._buffer = bytearray()
 
-    def run(self, deadline: float) -> bool:
-        """Pump until the stream ends (True), or the deadline or the cap (False)."""
+    def run(self, deadline: float, running: Callable[[], bool]) -> str | None:
+        """Pump the exec's stream.
+
+        Returns ``"eof"`` when the stream ends, ``"exited"`` when the command has
+        ended but the stream is still held open (by a process it left behind), and
+        None at the deadline or the output cap. ``running`` is asked after each
+        quiet spell of ``IDLE_CHECK`` seconds.
+        """
         self.sock.setblocking(False)
         if not self.want_write:
             self._close_stdin()
@@ -458,8 +475,11 @@ class _ExecStream:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    return False
-                for _, mask in selector.select(left):
+                    return None
+                ready = selector.select(min(left, IDLE_CHECK))
+                if not ready and not running():
+                    return "exited"
+                for _, mask in ready:
                     if mask & selectors.EVENT_WRITE and self._write_some():
                         selector.modify(self.sock, selectors.EVENT_READ)
                     if mask & selectors.EVENT_READ:
@@ -467,10 +487,12 @@ class _ExecStream:
                             chunk = self.sock.recv(65536)
                         except BlockingIOError:
                             continue
+                        except ConnectionResetError:  # gone with stdin unread
+                            return "eof"
                         if not chunk:
-                            return True
+                            return "eof"
                         if not self._take(chunk):
-                            return False
+                            return None
 
     def _write_some(self) -> bool:
         """Write stdin; True once all of it is written (and the side closed)."""
@@ -496,8 +518,17 @@ class _ExecStream:
         self._buffer += chunk
         while len(self._buffer) >= _HEADER.size:
             stream, size = _HEADER.unpack_from(self._buffer)
+            if stream not in (0, 1, 2):  # not a frame header: bytes were lost
+                raise SandboxError(f"the exec stream is corrupt (stream id {stream})")
             end = _HEADER.size + size
             if len(self._buffer) < end:
+                room = self.max_output - self.kept
+                if len(self._buffer) - _HEADER.size > room:  # already past the cap
+                    part = self._buffer[_HEADER.size : _HEADER.size + room]
+                    self.out[2 if stream == 2 else 1] += part
+                    self.kept += room
+                    self.truncated = True
+                    return False
                 break
             payload = self._buffer[_HEADER.size : end]
             del self._buffer[:end]

@@ -134,6 +134,7 @@ class LocalSandbox(BaseSandbox):
                 "(run as root, or allow unprivileged user namespaces: "
                 "sysctl kernel.unprivileged_userns_clone=1)"
             )
+        cls.probe(settings)
         _checked.add(bwrap)
 
     # ------------------------------------------------------------------ lifecycle

@@ -213,6 +213,32 @@ class BaseSandbox:
         """Use ``owner``'s workdir instead of making one (every backend overrides)."""
         raise NotImplementedError
 
+    @classmethod
+    def probe(cls, settings: SandboxSettings) -> None:
+        """Run ``true`` through a real sandbox of these settings, or raise.
+
+        Backends call it from ``check``: a broken chain (a missing tool in an image,
+        a helper that cannot start) would otherwise make every command fail and
+        every item score 0.
+
+        Raises:
+            SandboxUnavailable: The sandbox did not start or ``true`` failed.
+        """
+        where = f"sandbox {settings.name!r} (type {settings.type})"
+        box = cls(settings)
+        try:
+            box.start()
+            result = box.exec(["true"], timeout=max(settings.verify_timeout, 30.0))
+        except SandboxError as exc:
+            raise SandboxUnavailable(f"{where} does not work here: {exc}") from None
+        finally:
+            box.stop()
+        if not result.ok:
+            raise SandboxUnavailable(
+                f"{where} cannot run a command (`true` exited {result.exit_code}): "
+                f"{result.stderr.strip()[-300:]}"
+            )
+
     def timeout_of(self, timeout: float | None) -> float:
         """The wall-clock limit of one exec (the settings' default when None)."""
         return self.settings.verify_timeout if timeout is None else float(timeout)

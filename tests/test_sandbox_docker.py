@@ -138,7 +138,7 @@ def test_a_pytest_run_stopped_by_ctrl_c_leaves_no_container(tmp_path: Path) -> N
 
             @pytest.mark.nel_sandbox(type="docker", verify_timeout=60)
             def test_slow(nel_sandbox):
-                print("started", flush=True)
+                open("started", "w").close()
                 nel_sandbox.exec("sleep 60")
             """
         )
@@ -159,7 +159,7 @@ def test_a_pytest_run_stopped_by_ctrl_c_leaves_no_container(tmp_path: Path) -> N
     )
     try:
         deadline = time.monotonic() + 30
-        while not labelled(proc.pid)[0]:
+        while not (tmp_path / "started").exists():
             assert time.monotonic() < deadline, "the sandbox never started"
             time.sleep(0.1)
         time.sleep(0.5)
@@ -330,3 +330,22 @@ def test_engine_or_image_problems_stop_the_run_before_any_item(
     assert result.ret == 4
     result.stderr.fnmatch_lines([message])
     assert not (pytester.path / "out" / "humaneval" / "results.jsonl").exists()
+
+
+def test_an_image_that_cannot_run_a_command_fails_the_check() -> None:
+    import io
+    import tarfile
+
+    empty = io.BytesIO()
+    with tarfile.open(fileobj=empty, mode="w") as tar:
+        folder = tarfile.TarInfo("box")
+        folder.type = tarfile.DIRTYPE
+        tar.addfile(folder)
+    api = docker_backend.client().api
+    api.import_image_from_data(empty.getvalue(), repository="nel/empty", tag="1")
+    settings = SandboxSettings(type="docker", image="nel/empty:1", name="hollow")
+    with pytest.raises(
+        SandboxUnavailable, match="'hollow' .type docker. does not work"
+    ):
+        docker_backend.DockerSandbox.check(settings)
+    assert labelled(os.getpid()) == ([], [])  # the failed probe left nothing
