@@ -31,12 +31,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import functools
 import itertools
 import json
 import math
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 import weakref
@@ -249,27 +251,24 @@ class LocalSandbox(BaseSandbox):
 
     # ------------------------------------------------------------------ files
     def write_file(self, path: str, data: str | bytes) -> None:
-        """Write a file in the workdir, owned by the sandbox user."""
-        target = self._inside(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        """Write a file in the workdir, owned by the sandbox user (folders too)."""
         payload = data.encode() if isinstance(data, str) else data
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
         try:
-            fd = os.open(target, flags, 0o644)
+            fd = self._open_inside(path, flags, make_folders=True)
             with os.fdopen(fd, "wb") as handle:
+                if self._root:
+                    os.fchown(handle.fileno(), self.uid, self.uid)
                 handle.write(payload)
-            if self._root:
-                os.chown(target, self.uid, self.uid)
         except OSError as exc:
             raise SandboxError(
                 f"sandbox {self.settings.name!r}: cannot write {path!r}: {exc}"
             ) from exc
 
     def read_file(self, path: str) -> bytes:
-        """Read a file from the workdir (links that leave it are refused)."""
-        target = self._inside(path)
+        """Read a regular file from the workdir (links are not followed)."""
         try:
-            fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW)
+            fd = self._open_inside(path, os.O_RDONLY, make_folders=False)
             with os.fdopen(fd, "rb") as handle:
                 return handle.read()
         except OSError as exc:
@@ -277,9 +276,50 @@ class LocalSandbox(BaseSandbox):
                 f"sandbox {self.settings.name!r}: cannot read {path!r}: {exc}"
             ) from exc
 
-    def _inside(self, path: str) -> Path:
-        """The host path of a sandbox path; it must stay inside the workdir."""
-        host = self._started()
+    def _open_inside(self, path: str, flags: int, *, make_folders: bool) -> int:
+        """Open a regular file of the workdir, one component at a time.
+
+        No component may be a link (``O_NOFOLLOW`` at every step, so a link the
+        sandboxed code swaps in cannot lead outside), and the file must be a regular
+        one (opened non-blocking first: a FIFO left there cannot hang us).
+
+        Raises:
+            SandboxError: The path leaves the workdir.
+            OSError: A component is a link, missing, or not a regular file.
+        """
+        parts = self._relative(path).parts
+        folder = os.open(self._started(), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for name in parts[:-1]:
+                if make_folders:
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(name, 0o755, dir_fd=folder)
+                        if self._root:
+                            os.chown(
+                                name,
+                                self.uid,
+                                self.uid,
+                                dir_fd=folder,
+                                follow_symlinks=False,
+                            )
+                inner = os.open(
+                    name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder
+                )
+                os.close(folder)
+                folder = inner
+            fd = os.open(
+                parts[-1], flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644, dir_fd=folder
+            )
+        finally:
+            os.close(folder)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise OSError(errno.EINVAL, "not a regular file")
+        os.set_blocking(fd, True)
+        return fd
+
+    def _relative(self, path: str) -> PurePosixPath:
+        """``path`` relative to the workdir; it must not leave it."""
         pure = PurePosixPath(path)
         if pure.is_absolute():
             try:
@@ -288,13 +328,11 @@ class LocalSandbox(BaseSandbox):
                 raise SandboxError(
                     f"sandbox {self.settings.name!r}: {path!r} is outside {WORKDIR}"
                 ) from None
-        target = host / pure
-        resolved = target.parent.resolve()
-        if resolved != host.resolve() and host.resolve() not in resolved.parents:
+        if ".." in pure.parts or not pure.parts:
             raise SandboxError(
                 f"sandbox {self.settings.name!r}: {path!r} leaves the workdir"
             )
-        return target
+        return pure
 
     def _started(self) -> Path:
         if self.host_dir is None:

@@ -251,11 +251,7 @@ def test_wrong_solutions_score_zero_and_right_ones_one(
     result.assert_outcomes(passed=8)
     rewards = {k: r["reward"] for k, r in records(pytester, "he").items()}
     assert {k for k, v in rewards.items() if v == 0.0} == set(WRONG)
-    assert {k for k, v in rewards.items() if v == 1.0} == {
-        "HumanEval/1",
-        "HumanEval/5",
-        "HumanEval/6",
-    }
+    assert {k for k, v in rewards.items() if v == 1.0} == {"HumanEval/6"}
     details = {k: r["scoring_details"] for k, r in records(pytester, "he").items()}
     assert details["HumanEval/0"]["error"] == "AssertionError"
     assert details["HumanEval/3"]["error"] == "ValueError: no idea"

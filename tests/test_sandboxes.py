@@ -141,3 +141,22 @@ def test_a_verifier_must_be_of_the_same_backend(box: BaseSandbox) -> None:
     other = "none" if box.settings.type != "none" else "local"
     with pytest.raises(SandboxError, match="cannot verify in the workdir"):
         box.verifier(SandboxSettings(type=other))
+
+
+def test_files_in_folders_belong_to_the_sandbox_and_fifos_do_not_hang(
+    box: BaseSandbox,
+) -> None:
+    box.write_file("pkg/sub/mod.py", "x = 1\n")
+    assert (
+        box.exec("echo y > pkg/sub/other.py && cat pkg/sub/mod.py").stdout == "x = 1\n"
+    )
+    if box.settings.type == "none":
+        return
+    box.exec("mkfifo pipe")
+    with pytest.raises(SandboxError):
+        box.read_file("pipe")
+    try:  # refused (local, slurm), or the FIFO replaced by a file (docker)
+        box.write_file("pipe", "x")
+    except SandboxError:
+        return
+    assert box.read_file("pipe") == b"x"
