@@ -11,7 +11,8 @@ Every ``exec`` starts a fresh ``bwrap`` with:
   size-capped tmpfs of each command;
 - a real unprivileged user: as root, ``bwrap --uid`` would still be root to the
   kernel, so privileges are dropped with ``setpriv`` inside, to a uid of the sandbox's
-  own (100000 and up, so that process limits of concurrent sandboxes do not add up);
+  own (100000 and up, held by a lock file while the sandbox lives, so no two live
+  sandboxes of this machine share one and their process limits do not add up);
   as another user, bwrap's user namespace runs the command as that (unprivileged)
   user, shown as 65534;
 - an empty environment: bwrap itself is started with only PATH, HOME, TMPDIR, LANG
@@ -32,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import fcntl
 import functools
 import itertools
 import json
@@ -59,6 +61,7 @@ from pytest_nel.sandboxes.protocol import (
 WORKDIR = "/box"
 SANDBOX_UID = 65534  # the uid commands see without root (user namespace)
 UID_BASE, UID_SPAN = 100_000, 800_000  # as root: one real uid per sandbox
+UID_LOCKS = "/run/pytest-nel-uids"  # a lock file per uid in use (see _UidLease)
 ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "HOME": WORKDIR,
@@ -111,7 +114,10 @@ class LocalSandbox(BaseSandbox):
         self._root = os.geteuid() == 0
         # Process limits count per uid: a uid of its own keeps one sandbox's fork bomb
         # from starving another's (xdist workers run theirs at the same time).
-        self.uid = _own_uid() if self._root else SANDBOX_UID
+        self._lease = _UidLease() if self._root else None
+        self.uid = self._lease.uid if self._lease else SANDBOX_UID
+        if self._lease is not None:
+            weakref.finalize(self, self._lease.release)
 
     @classmethod
     def check(cls, settings: SandboxSettings) -> None:
@@ -158,10 +164,14 @@ class LocalSandbox(BaseSandbox):
         self.host_dir = None
         if self._cleanup is not None:
             self._cleanup()
+        if self._lease is not None:
+            self._lease.release()
 
     def _adopt_workdir(self, owner: BaseSandbox) -> None:
         assert isinstance(owner, LocalSandbox)
         self.host_dir = owner._started()
+        if self._lease is not None:
+            self._lease.release()
         self.uid = owner.uid  # the workdir and its files belong to the owner's uid
 
     # ------------------------------------------------------------------ commands
@@ -383,9 +393,33 @@ def _remove_workdir(host: Path, mounted: bool) -> None:
     shutil.rmtree(host, ignore_errors=True)
 
 
-def _own_uid() -> int:
-    """An unprivileged uid for one sandbox, distinct across processes and sandboxes."""
-    return UID_BASE + (os.getpid() * 64 + next(_serial)) % UID_SPAN
+class _UidLease:
+    """An unprivileged uid held by one live sandbox of this machine (as root).
+
+    Process limits count per uid, so no two live sandboxes may share one, whichever
+    process (xdist worker, other run) they belong to: the uid is held by an exclusive
+    lock on ``UID_LOCKS/<uid>``, released by ``release`` or when the process dies.
+    """
+
+    def __init__(self) -> None:
+        os.makedirs(UID_LOCKS, mode=0o700, exist_ok=True)
+        start = (os.getpid() * 64 + next(_serial)) % UID_SPAN
+        for step in range(UID_SPAN):
+            uid = UID_BASE + (start + step) % UID_SPAN
+            fd = os.open(f"{UID_LOCKS}/{uid}", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            self.uid, self._fd = uid, fd
+            return
+        raise SandboxError("no free sandbox uid")  # pragma: no cover
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
 
 
 @functools.cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -160,3 +161,21 @@ def test_files_in_folders_belong_to_the_sandbox_and_fifos_do_not_hang(
     except SandboxError:
         return
     assert box.read_file("pipe") == b"x"
+
+
+@needs_bwrap
+@pytest.mark.skipif(os.geteuid() != 0, reason="own uids are given only as root")
+def test_live_sandboxes_never_share_a_uid(monkeypatch: pytest.MonkeyPatch) -> None:
+    import itertools
+
+    from pytest_nel.sandboxes import local
+
+    monkeypatch.setattr(local, "_serial", itertools.repeat(0))  # same first pick
+    boxes = [make_sandbox(SandboxSettings(type="local")) for _ in range(3)]
+    uids = [box.uid for box in boxes]  # type: ignore[attr-defined]
+    assert len(set(uids)) == 3
+    boxes[0].stop()
+    again = make_sandbox(SandboxSettings(type="local"))
+    assert again.uid == uids[0]  # type: ignore[attr-defined]  # freed on stop
+    for box in [*boxes, again]:
+        box.stop()
