@@ -48,6 +48,7 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from pytest_nel.sandboxes import _cgroups
 from pytest_nel.sandboxes._process import run_captured
 from pytest_nel.sandboxes.protocol import (
     BaseSandbox,
@@ -114,6 +115,8 @@ class LocalSandbox(BaseSandbox):
         self._root = os.geteuid() == 0
         # Process limits count per uid: a uid of its own keeps one sandbox's fork bomb
         # from starving another's (xdist workers run theirs at the same time).
+        self._group: _cgroups.Group | None = None
+        self._group_tried = False
         self._lease = _UidLease() if self._root else None
         self.uid = self._lease.uid if self._lease else SANDBOX_UID
         if self._lease is not None:
@@ -166,6 +169,23 @@ class LocalSandbox(BaseSandbox):
             self._cleanup()
         if self._lease is not None:
             self._lease.release()
+        if self._group is not None:
+            self._group.remove()
+            self._group, self._group_tried = None, False
+
+    def _cgroup(self) -> _cgroups.Group | None:
+        """This sandbox's cgroup (as root, where the hierarchy is writable), made on
+        first use and removed with the sandbox; None: rlimits only."""
+        if self._group is None and self._root and not self._group_tried:
+            self._group_tried = True
+            s = self.settings
+            name = f"box-{os.getpid()}-{next(_serial)}-{self.uid}"
+            self._group = _cgroups.make_group(
+                name, memory=s.memory, pids=s.pids, cpus=s.cpus
+            )
+            if self._group is not None:
+                weakref.finalize(self, self._group.remove)
+        return self._group
 
     def _adopt_workdir(self, owner: BaseSandbox) -> None:
         assert isinstance(owner, LocalSandbox)
@@ -190,9 +210,11 @@ class LocalSandbox(BaseSandbox):
         if isinstance(stdin, str):
             stdin = stdin.encode()
         status_r, status_w = os.pipe()
+        argv = [*argv[:1], "--json-status-fd", str(status_w), *argv[1:]]
+        group = self._cgroup()
         try:
             run = run_captured(
-                [*argv[:1], "--json-status-fd", str(status_w), *argv[1:]],
+                group.join_argv(argv) if group is not None else argv,
                 stdin=stdin,
                 timeout=limit,
                 max_output=self.settings.max_output,

@@ -96,8 +96,8 @@ class ExecResult:
     """The outcome of one command run in a sandbox.
 
     Attributes:
-        exit_code: The command's exit status; minus the signal number when a signal
-            ended it (``-9`` after a timeout or an output overflow).
+        exit_code: The command's exit status; 128 + the signal number when a signal
+            ended it (137 after a timeout or an output overflow).
         stdout: Captured standard output (decoded, invalid bytes replaced).
         stderr: Captured standard error.
         timed_out: The wall-clock limit was reached and the command was killed.

@@ -179,3 +179,36 @@ def test_live_sandboxes_never_share_a_uid(monkeypatch: pytest.MonkeyPatch) -> No
     assert again.uid == uids[0]  # type: ignore[attr-defined]  # freed on stop
     for box in [*boxes, again]:
         box.stop()
+
+
+@needs_bwrap
+@pytest.mark.skipif(os.geteuid() != 0, reason="cgroups are used only as root")
+def test_local_limits_hold_for_the_sandbox_as_a_whole() -> None:
+    """rlimits are per process; the sandbox's cgroup caps all its processes."""
+    settings = SandboxSettings(type="local", memory=256 * 2**20, pids=16)
+    with make_sandbox(settings) as box:
+        if box._cgroup() is None:  # type: ignore[attr-defined]
+            pytest.skip("no writable cgroup hierarchy here")
+        hogs = box.exec(
+            [
+                "python3",
+                "-c",
+                "import os, time\nkids = []\nfor _ in range(6):\n"
+                "    pid = os.fork()\n    if pid == 0:\n"
+                "        x = b'x' * (100 * 2**20)\n        time.sleep(2)\n"
+                "        os._exit(0)\n    kids.append(pid)\n"
+                "print(sum(os.waitpid(k, 0)[1] == 9 for k in kids))",
+            ]
+        )
+        assert int(hogs.stdout) >= 3  # 6 x 100 MB do not fit in 256 MB together
+        forks = box.exec(
+            [
+                "python3",
+                "-c",
+                "import os, time\nn = 0\ntry:\n    while True:\n"
+                "        if os.fork() == 0:\n            time.sleep(3)\n"
+                "            os._exit(0)\n        n += 1\nexcept OSError:\n"
+                "    print(n)",
+            ]
+        )
+        assert int(forks.stdout) < 16
