@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
+import json
 import os
 import secrets
 import selectors
@@ -161,6 +162,7 @@ class DockerSandbox(BaseSandbox):
         self.container_id: str | None = None
         self._owns_volume = True
         self._engine: docker.DockerClient | None = None  # the engine it runs on
+        self._address = engine_address()
         self._cleanup: weakref.finalize[Any, Any] | None = None
 
     # ------------------------------------------------------------------ checks
@@ -213,7 +215,9 @@ class DockerSandbox(BaseSandbox):
         labels = {LABEL: "1", OWNER: _owner()}
         s = self.settings
         try:
-            engine = self._engine = self._engine or client()
+            if self._engine is None:
+                self._engine, self._address = client(), engine_address()
+            engine = self._engine
             if self.volume is None:
                 engine.volumes.create(
                     name=name,
@@ -275,8 +279,11 @@ class DockerSandbox(BaseSandbox):
 
         It must: the workdir volume is a tmpfs that lives while a container mounts it.
         """
-        if self.container_id is not None:
-            self._kill_all(self.container_id)
+        if self.container_id is not None and not self._kill_all(self.container_id):
+            raise SandboxError(
+                f"sandbox {self.settings.name!r} (type docker): cannot end its "
+                "processes before verification"
+            )
 
     def _adopt_workdir(self, owner: BaseSandbox) -> None:
         assert isinstance(owner, DockerSandbox)
@@ -285,7 +292,7 @@ class DockerSandbox(BaseSandbox):
                 f"sandbox {owner.settings.name!r} is not started (call start())"
             )
         self.volume = owner.volume
-        self._engine = owner._engine
+        self._engine, self._address = owner._engine, owner._address
         self._owns_volume = False
 
     # ------------------------------------------------------------------ commands
@@ -312,22 +319,22 @@ class DockerSandbox(BaseSandbox):
                 workdir=WORKDIR,
                 environment=ENV,
             )["Id"]
-            stream = api.exec_start(exec_id, socket=True)
+            raw, early = self._start_stream(exec_id)
         except _engine_errors() as exc:
             raise SandboxError(
                 f"sandbox {self.settings.name!r} (type docker): cannot run "
                 f"{argv[0]!r}: {exc}"
             ) from exc
-        raw = getattr(stream, "_sock", stream)
         deadline = started + limit
         try:
             pump = _ExecStream(raw, data, self.settings.max_output)
-            ended = pump.run(deadline, lambda: self._state(exec_id)[0])
+            if early and not pump._take(early):
+                ended = None  # already past the output cap
+            else:
+                ended = pump.run(deadline, lambda: self._state(exec_id)[0])
         finally:
             with contextlib.suppress(OSError):
-                stream.close()  # the SDK's file object over the socket...
-            with contextlib.suppress(OSError):
-                raw.close()  # ...which it leaves open
+                raw.close()
         exit_code = None if ended is None else self._exit_code(exec_id, deadline)
         if exit_code is None or ended == "exited":
             # Past the deadline or the cap, or the command ended while something it
@@ -341,6 +348,45 @@ class DockerSandbox(BaseSandbox):
             truncated=pump.truncated,
             duration=time.monotonic() - started,
         )
+
+    def _start_stream(self, exec_id: str) -> tuple[socket.socket, bytes]:
+        """Start an exec and return its raw stream socket and the first bytes of it.
+
+        On a unix socket the HTTP upgrade is done here, by hand: the SDK's
+        ``exec_start(socket=True)`` reads the response through a buffer and hands
+        over the socket behind it, so output that arrived with the response head is
+        lost (docker-py issue 3332). Other transports go through the SDK.
+        """
+        address = self._address
+        if not address.startswith("unix://"):
+            stream = self._api().exec_start(exec_id, socket=True)
+            return getattr(stream, "_sock", stream), b""
+        body = json.dumps({"Detach": False, "Tty": False}).encode()
+        head = (
+            f"POST /v{API_VERSION}/exec/{exec_id}/start HTTP/1.1\r\n"
+            "Host: docker\r\nContent-Type: application/json\r\n"
+            "Connection: Upgrade\r\nUpgrade: tcp\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(API_TIMEOUT)
+            sock.connect(address.removeprefix("unix://"))
+            sock.sendall(head + body)
+            received = b""
+            while b"\r\n\r\n" not in received:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise OSError("the engine closed the exec stream")
+                received += chunk
+            response, _, early = received.partition(b"\r\n\r\n")
+            status = response.split(b"\r\n", 1)[0].split(b" ")
+            if len(status) < 2 or status[1] not in (b"101", b"200"):
+                raise OSError(f"the engine refused the exec: {response[:200]!r}")
+        except BaseException:
+            sock.close()
+            raise
+        return sock, early
 
     def _state(self, exec_id: str) -> tuple[bool, int | None]:
         """(running, exit code) of an exec, as the engine reports it."""
@@ -364,14 +410,18 @@ class DockerSandbox(BaseSandbox):
                 return None
             time.sleep(0.005)
 
-    def _kill_all(self, container: str) -> None:
-        """SIGKILL every process of the sandbox user in the container."""
-        with contextlib.suppress(*_engine_errors()):
+    def _kill_all(self, container: str) -> bool:
+        """SIGKILL every process of the sandbox user in the container; False when
+        the engine could not be asked to."""
+        try:
             api = self._api()
             kill = api.exec_create(
                 container, ["/bin/sh", "-c", "kill -KILL -1"], user=USER
             )
             api.exec_start(kill["Id"])
+        except _engine_errors():
+            return False
+        return True
 
     # ------------------------------------------------------------------ files
     def write_file(self, path: str, data: str | bytes) -> None:
@@ -561,7 +611,17 @@ def _ulimits(settings: SandboxSettings) -> list[Any]:
 
 
 def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """``host:pid-namespace:pid``: which process made a sandbox (pids are only
+    comparable within one host and one pid namespace)."""
+    return f"{_namespace()}:{os.getpid()}"
+
+
+def _namespace() -> str:
+    try:
+        pidns = os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        pidns = "?"
+    return f"{socket.gethostname()}:{pidns}"
 
 
 def _remove(
@@ -578,8 +638,8 @@ def _remove(
 
 
 def remove_orphans() -> int:
-    """Remove sandboxes of this host whose owning process is gone; how many."""
-    host = socket.gethostname()
+    """Remove sandboxes of this host and pid namespace whose owner is gone; how many."""
+    here = _namespace()
     removed = 0
     with contextlib.suppress(*_engine_errors()):
         engine = client()
@@ -587,8 +647,8 @@ def remove_orphans() -> int:
         volumes = engine.api.volumes(filters={"label": LABEL}).get("Volumes") or []
         for item in [*listed, *volumes]:
             labels = item.get("Labels") or {}
-            owner_host, _, pid = labels.get(OWNER, "").rpartition(":")
-            if owner_host != host or not pid.isdigit() or _alive(int(pid)):
+            owner_space, _, pid = labels.get(OWNER, "").rpartition(":")
+            if owner_space != here or not pid.isdigit() or _alive(int(pid)):
                 continue
             if "Id" in item:
                 _remove(engine, item["Id"], None)

@@ -53,7 +53,9 @@ def _answers(host: str) -> bool:
 
 @contextlib.contextmanager
 def _locked(root: Path) -> Iterator[None]:
-    root.mkdir(parents=True, exist_ok=True)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if root.is_symlink() or root.stat().st_uid != os.getuid():
+        raise EngineError(f"{root} is not a folder of ours: refusing to use it")
     with open(root / "lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
