@@ -25,13 +25,14 @@ Differences from ``local``:
   failed to set up) cannot cross ``srun``: the job writes it to a file beside the
   workdir (not in it, out of the command's reach), read back once ``srun`` returns.
   The job itself always exits 0, so ``srun`` adds no "task exited" line to stderr.
-- The wall-clock ``timeout`` counts from ``srun``'s start, so it includes the wait
-  for an allocation (milliseconds on an idle cluster; up to a second or more when
-  all CPUs are taken: give a busy cluster headroom). A job that had not even started
-  by then is a ``SandboxError`` (the sandbox failed, not the command), never a
-  timed-out result. When the timeout or the output cap kills ``srun``, the job is
-  cancelled first (``scancel`` by its unique name) so nothing keeps running on the
-  node and its CPUs are free at once; ``--time`` is a backstop.
+- The wall-clock ``timeout`` is applied on the node (coreutils ``timeout -s KILL``
+  around bwrap), from the moment the command starts: time waiting in the queue is
+  not the command's. Here, ``srun`` gets the timeout plus ``QUEUE_GRACE`` (30 s); a
+  job that has not run its course by then is a ``SandboxError`` (the cluster failed,
+  not the command), never a timed-out result. A node-side kill after the whole limit
+  is reported as ``timed_out``. When the output cap (or the grace) kills ``srun``,
+  the job is cancelled first (``scancel`` by its unique name) so nothing keeps
+  running on the node and its CPUs are free at once; ``--time`` is a backstop.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
+import json
 import math
 import os
 import secrets
@@ -84,9 +86,14 @@ END_WAIT = 2.0
 #: Run on the node: bwrap (the rest of the arguments) writes its JSON status to fd 3,
 #: the file named by $1; the wrapper's own exit code is appended and the job exits 0.
 NODE_SCRIPT = (
-    'status=$1; shift; "$@" 3>"$status"; code=$?; '
-    'printf \'{"wrapper-exit": %d}\\n\' "$code" >>"$status"; exit 0'
+    "status=$1; limit=$2; shift 2; start=$(date +%s%N); "
+    'timeout -s KILL "$limit" "$@" 3>"$status"; code=$?; end=$(date +%s%N); '
+    'printf \'{"wrapper-exit": %d, "ran-ms": %d}\\n\' "$code" '
+    '"$(( (end - start) / 1000000 ))" >>"$status"; exit 0'
 )
+#: Seconds a job may wait in the queue on top of the exec's timeout: the timeout
+#: itself is applied on the node, from the moment the command starts.
+QUEUE_GRACE = 30.0
 _checked: set[tuple[str, str, float, int]] = set()
 _serial = itertools.count()
 
@@ -163,7 +170,14 @@ class SlurmSandbox(LocalSandbox):
         bwrap = ["bwrap", "--json-status-fd", "3", *self._bwrap_args(host)[1:]]
         env_pairs = [f"{key}={value}" for key, value in ENV.items()]
         argv = [*_srun_args(self.settings, job, limit, host.parent)]
-        argv += ["/bin/sh", "-c", NODE_SCRIPT, "nel-box", str(status_path)]
+        argv += [
+            "/bin/sh",
+            "-c",
+            NODE_SCRIPT,
+            "nel-box",
+            str(status_path),
+            f"{limit:g}",
+        ]
         argv += ["env", "-i", *env_pairs, *bwrap, *self._drop_privileges(limit)]
         argv += ["/bin/sh", "-c", command] if isinstance(command, str) else command
         if isinstance(stdin, str):
@@ -172,7 +186,7 @@ class SlurmSandbox(LocalSandbox):
             run = run_captured(
                 argv,
                 stdin=stdin,
-                timeout=limit,
+                timeout=limit + QUEUE_GRACE,
                 max_output=self.settings.max_output,
                 env=_srun_env(),
                 before_kill=functools.partial(_end_job, job),
@@ -186,24 +200,28 @@ class SlurmSandbox(LocalSandbox):
         except OSError:
             status = None  # the job never started: its shell makes the file first
         stderr = run.stderr.decode(errors="replace")
-        if killed and status is None:
+        if run.timed_out:  # the node applies the timeout: the job started too late
             raise SandboxError(
-                f"sandbox {self.settings.name!r}: the SLURM job did not start within "
-                f"the {limit:g} s timeout (the cluster is busy or its controller "
-                f"does not answer): {stderr.strip()[-500:] or 'srun said nothing'}"
+                f"sandbox {self.settings.name!r}: the SLURM job did not run its "
+                f"{limit:g} s within {limit + QUEUE_GRACE:g} s (the cluster is busy "
+                "or its controller does not answer): "
+                f"{stderr.strip()[-500:] or 'srun said nothing'}"
             )
         status = status or b""
-        if not killed and b'"exit-code"' not in status:
+        node_timeout = _node_timed_out(status, limit)
+        if not killed and not node_timeout and b'"exit-code"' not in status:
             raise SandboxError(
                 f"sandbox {self.settings.name!r}: the job failed to start or "
                 f"bubblewrap failed to set up (srun exit {run.exit_code}, "
                 f"{_wrapper_exit(status)}): {stderr.strip()[-500:]}"
             )
         return ExecResult(
-            exit_code=137 if killed else _exit_code(status, run.exit_code),
+            exit_code=137
+            if killed or node_timeout
+            else _exit_code(status, run.exit_code),
             stdout=run.stdout.decode(errors="replace"),
             stderr=stderr,
-            timed_out=run.timed_out,
+            timed_out=node_timeout,
             truncated=run.truncated,
             duration=run.duration,
         )
@@ -270,6 +288,17 @@ def _cancel(job: str) -> None:
             timeout=CANCEL_TIMEOUT,
             check=False,
         )
+
+
+def _node_timed_out(status: bytes, limit: float) -> bool:
+    """The node's ``timeout`` killed the command: exit 137 after the whole limit."""
+    for line in status.splitlines():
+        if b"wrapper-exit" in line:
+            with contextlib.suppress(ValueError):
+                report = json.loads(line)
+                ran = report.get("ran-ms", 0) / 1000
+                return bool(report["wrapper-exit"] == 137 and ran >= limit - 0.05)
+    return False
 
 
 def _wrapper_exit(status: bytes) -> str:

@@ -122,9 +122,43 @@ def test_a_job_that_never_starts_is_a_sandbox_error(
 
     monkeypatch.setattr(slurm, "CANCEL_TIMEOUT", 0.5)
     monkeypatch.setattr(slurm, "END_WAIT", 0.5)
+    monkeypatch.setattr(slurm, "QUEUE_GRACE", 1.0)
     monkeypatch.setenv("SLURM_CONF", str(write_config(tmp_path, ctld_port=_free())))
-    with pytest.raises(SandboxError, match="did not start within the 1 s timeout"):
+    with pytest.raises(SandboxError, match="did not run its 1 s within 2 s"):
         box.exec("true", timeout=1)
+
+
+def test_time_waiting_in_the_queue_is_not_the_commands(box: BaseSandbox) -> None:
+    """The timeout runs on the node from the command's start, not from srun's."""
+    hog = subprocess.Popen(
+        [
+            "srun",
+            f"--cpus-per-task={os.cpu_count()}",
+            "--job-name=nel-hog",
+            "sleep",
+            "3",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while (
+            "R"
+            not in subprocess.run(
+                ["squeue", "-h", "-n", "nel-hog", "-o", "%t"],
+                capture_output=True,
+                text=True,
+            ).stdout
+        ):
+            assert time.monotonic() < deadline, "the hog job never ran"
+            time.sleep(0.1)
+        result = box.exec("sleep 1", timeout=2.5)  # ~3 s in the queue, 1 s running
+        assert result.ok and not result.timed_out, result
+        assert result.duration > 2.5
+    finally:
+        hog.kill()
+        hog.wait()
 
 
 def test_output_cap_kills_the_job(box: BaseSandbox) -> None:
