@@ -36,17 +36,16 @@ import itertools
 import json
 import os
 import secrets
-import selectors
 import socket
-import struct
 import tarfile
 import time
 import weakref
-from collections.abc import Callable, Sequence
-from pathlib import PurePosixPath
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from pytest_nel.sandboxes._docker_stream import ExecStream
 from pytest_nel.sandboxes.protocol import (
+    WORKDIR,
     BaseSandbox,
     ExecResult,
     SandboxError,
@@ -61,7 +60,6 @@ if TYPE_CHECKING:  # pragma: no cover
 DEFAULT_IMAGE = "nel/python:3.11"
 LABEL = "org.pytest-nel.sandbox"
 OWNER = f"{LABEL}.owner"
-WORKDIR = "/box"
 USER = "65534:65534"
 ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -72,8 +70,6 @@ ENV = {
 }
 API_TIMEOUT = 60  # seconds per engine call
 API_VERSION = "1.41"
-IDLE_CHECK = 0.25  # seconds without output before asking whether the exec still runs
-_HEADER = struct.Struct(">BxxxL")  # the exec stream's frame: stream id, size
 _checked: set[tuple[str, str]] = set()
 _serial = itertools.count()
 
@@ -327,7 +323,7 @@ class DockerSandbox(BaseSandbox):
             ) from exc
         deadline = started + limit
         try:
-            pump = _ExecStream(raw, data, self.settings.max_output)
+            pump = ExecStream(raw, data, self.settings.max_output)
             if early and not pump._take(early):
                 ended = None  # already past the output cap
             else:
@@ -465,22 +461,6 @@ class DockerSandbox(BaseSandbox):
                 f"sandbox {self.settings.name!r}: cannot read {path!r}: {exc}"
             ) from exc
 
-    def _relative(self, path: str) -> PurePosixPath:
-        """A path relative to the workdir; it must not leave it."""
-        pure = PurePosixPath(path)
-        if pure.is_absolute():
-            try:
-                pure = pure.relative_to(WORKDIR)
-            except ValueError:
-                raise SandboxError(
-                    f"sandbox {self.settings.name!r}: {path!r} is outside {WORKDIR}"
-                ) from None
-        if ".." in pure.parts or not pure.parts:
-            raise SandboxError(
-                f"sandbox {self.settings.name!r}: {path!r} leaves the workdir"
-            )
-        return pure
-
     def _api(self) -> docker.APIClient:
         assert self._engine is not None
         return self._engine.api
@@ -491,104 +471,6 @@ class DockerSandbox(BaseSandbox):
                 f"sandbox {self.settings.name!r} is not started (call start())"
             )
         return self.container_id
-
-
-class _ExecStream:
-    """Feeds an exec's stdin and splits its multiplexed output, with limits."""
-
-    def __init__(self, sock: socket.socket, stdin: bytes | None, max_output: int):
-        self.sock = sock
-        self.stdin = stdin or b""
-        self.want_write = stdin is not None
-        self.max_output = max_output
-        self.kept = 0
-        self.truncated = False
-        self.out = {1: bytearray(), 2: bytearray()}
-        self._buffer = bytearray()
-
-    def run(self, deadline: float, running: Callable[[], bool]) -> str | None:
-        """Pump the exec's stream.
-
-        Returns ``"eof"`` when the stream ends, ``"exited"`` when the command has
-        ended but the stream is still held open (by a process it left behind), and
-        None at the deadline or the output cap. ``running`` is asked after each
-        quiet spell of ``IDLE_CHECK`` seconds.
-        """
-        self.sock.setblocking(False)
-        if not self.want_write:
-            self._close_stdin()
-        with selectors.DefaultSelector() as selector:
-            events = selectors.EVENT_READ
-            if self.want_write:
-                events |= selectors.EVENT_WRITE
-            selector.register(self.sock, events)
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                ready = selector.select(min(left, IDLE_CHECK))
-                if not ready and not running():
-                    return "exited"
-                for _, mask in ready:
-                    if mask & selectors.EVENT_WRITE and self._write_some():
-                        selector.modify(self.sock, selectors.EVENT_READ)
-                    if mask & selectors.EVENT_READ:
-                        try:
-                            chunk = self.sock.recv(65536)
-                        except BlockingIOError:
-                            continue
-                        except ConnectionResetError:  # gone with stdin unread
-                            return "eof"
-                        if not chunk:
-                            return "eof"
-                        if not self._take(chunk):
-                            return None
-
-    def _write_some(self) -> bool:
-        """Write stdin; True once all of it is written (and the side closed)."""
-        try:
-            sent = self.sock.send(self.stdin[:65536])
-        except BlockingIOError:
-            return False
-        except OSError:  # the command does not read its stdin
-            sent = len(self.stdin)
-        self.stdin = self.stdin[sent:]
-        if self.stdin:
-            return False
-        self._close_stdin()
-        return True
-
-    def _close_stdin(self) -> None:
-        self.want_write = False
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_WR)
-
-    def _take(self, chunk: bytes) -> bool:
-        """Split frames into stdout/stderr; False once past the output cap."""
-        self._buffer += chunk
-        while len(self._buffer) >= _HEADER.size:
-            stream, size = _HEADER.unpack_from(self._buffer)
-            if stream not in (0, 1, 2):  # not a frame header: bytes were lost
-                raise SandboxError(f"the exec stream is corrupt (stream id {stream})")
-            end = _HEADER.size + size
-            if len(self._buffer) < end:
-                room = self.max_output - self.kept
-                if len(self._buffer) - _HEADER.size > room:  # already past the cap
-                    part = self._buffer[_HEADER.size : _HEADER.size + room]
-                    self.out[2 if stream == 2 else 1] += part
-                    self.kept += room
-                    self.truncated = True
-                    return False
-                break
-            payload = self._buffer[_HEADER.size : end]
-            del self._buffer[:end]
-            room = self.max_output - self.kept
-            self.out[2 if stream == 2 else 1] += payload[:room]
-            self.kept += min(len(payload), room)
-            if len(payload) > room:
-                self.truncated = True
-                return False
-        return True
 
 
 def _member(name: str, kind: bytes, mode: int) -> tarfile.TarInfo:

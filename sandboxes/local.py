@@ -45,12 +45,13 @@ import subprocess
 import tempfile
 import weakref
 from collections.abc import Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from pytest_nel.sandboxes import _cgroups
 from pytest_nel.sandboxes._process import run_captured
 from pytest_nel.sandboxes.protocol import (
+    WORKDIR,
     BaseSandbox,
     ExecResult,
     SandboxError,
@@ -59,7 +60,6 @@ from pytest_nel.sandboxes.protocol import (
     sandbox_backend,
 )
 
-WORKDIR = "/box"
 SANDBOX_UID = 65534  # the uid commands see without root (user namespace)
 UID_BASE, UID_SPAN = 100_000, 800_000  # as root: one real uid per sandbox
 UID_LOCKS = "/run/pytest-nel-uids"  # a lock file per uid in use (see _UidLease)
@@ -349,22 +349,6 @@ class LocalSandbox(BaseSandbox):
             raise OSError(errno.EINVAL, "not a regular file")
         os.set_blocking(fd, True)
         return fd
-
-    def _relative(self, path: str) -> PurePosixPath:
-        """``path`` relative to the workdir; it must not leave it."""
-        pure = PurePosixPath(path)
-        if pure.is_absolute():
-            try:
-                pure = pure.relative_to(WORKDIR)
-            except ValueError:
-                raise SandboxError(
-                    f"sandbox {self.settings.name!r}: {path!r} is outside {WORKDIR}"
-                ) from None
-        if ".." in pure.parts or not pure.parts:
-            raise SandboxError(
-                f"sandbox {self.settings.name!r}: {path!r} leaves the workdir"
-            )
-        return pure
 
     def _started(self) -> Path:
         if self.host_dir is None:

@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
+from pathlib import PurePosixPath
 from types import TracebackType
 from typing import ClassVar, Protocol, runtime_checkable
 
@@ -51,6 +52,7 @@ BUILTIN_BACKENDS: dict[str, str] = {
 ENTRY_POINT_GROUP = "pytest_nel.sandboxes"
 
 MIB = 1024 * 1024
+WORKDIR = "/box"  # where a sandbox's commands run and its files live
 
 
 @dataclass(frozen=True)
@@ -238,6 +240,23 @@ class BaseSandbox:
                 f"{where} cannot run a command (`true` exited {result.exit_code}): "
                 f"{result.stderr.strip()[-300:]}"
             )
+
+    def _relative(self, path: str) -> PurePosixPath:
+        """``path`` relative to the workdir ``/box`` (the sandboxes' workdir inside);
+        it must not leave it."""
+        pure = PurePosixPath(path)
+        if pure.is_absolute():
+            try:
+                pure = pure.relative_to(WORKDIR)
+            except ValueError:
+                raise SandboxError(
+                    f"sandbox {self.settings.name!r}: {path!r} is outside {WORKDIR}"
+                ) from None
+        if ".." in pure.parts or not pure.parts:
+            raise SandboxError(
+                f"sandbox {self.settings.name!r}: {path!r} leaves the workdir"
+            )
+        return pure
 
     def timeout_of(self, timeout: float | None) -> float:
         """The wall-clock limit of one exec (the settings' default when None)."""
